@@ -1,0 +1,1 @@
+"""Kafka, written once. Only this package and the collector import kafka-python."""

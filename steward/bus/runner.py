@@ -1,0 +1,292 @@
+"""The one Kafka loop around every processor and sink.
+
+Per polled batch: decode (bad input -> dead-letter record with the reason and
+the original bytes) -> run the stage -> produce its outputs and the dead letters
+and wait for acks -> commit offsets. Nothing is committed before what it caused
+is safely in Kafka or the store, so delivery is at-least-once; deterministic
+event ids make the duplicates harmless. State is kept per input partition and
+dropped when the partition is revoked.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from steward import topics as T
+from steward.bus.metrics import StreamMetrics
+from steward.bus.producer import Out, Producer
+from steward.codec import JSON_HEADERS, Decoded, Rejected, decode_batch, decode_event
+from steward.errors import Unavailable
+from steward.schema import DeadLetter, to_kafka
+from steward.settings import KafkaSettings
+from steward.stream import Emit, Processor, Sink, Source
+
+log = logging.getLogger(__name__)
+
+
+class _Stopped(Exception):
+    """Raised inside a batch when a stop was asked while a dependency was down."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def dead_letter(stage: str, rej: Rejected, src: Source | None, prefix: str, now: datetime) -> Out:
+    """The dead-letter message for one rejected input."""
+    record = DeadLetter(
+        ts=now, stage=stage, reason=rej.reason[:2000], error_type=rej.error_type,
+        topic=src.topic if src else None, partition=src.partition if src else None,
+        offset=src.offset if src else None,
+        key=src.key.decode("utf-8", "replace") if src and src.key else None,
+        record_index=rej.index, payload_b64=base64.b64encode(rej.raw).decode(),
+    )
+    key = (src.topic if src else stage).encode()
+    value = record.model_dump_json(by_alias=True).encode()
+    return Out(T.DEADLETTER.full(prefix), key, value, JSON_HEADERS)
+
+
+def decode(msg: Any, topic: T.Topic) -> Decoded:
+    """Decode one consumed message according to its topic's payload kind."""
+    if topic.payload == "batch" and topic.record is not None:
+        return decode_batch(msg.value, topic.record)
+    if topic.payload == "cloudevent":
+        return decode_event(msg.key, msg.value, list(msg.headers or []))
+    return Decoded(rejected=[Rejected(f"{topic.name} is not an input topic", "topic", b"")])
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self._runner.states.pop(tp.partition, None)
+        if revoked:
+            log.info("%s: partitions revoked: %s", self._runner.name, sorted(revoked))
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if assigned:
+            log.info("%s: partitions assigned: %s", self._runner.name, sorted(assigned))
+
+
+class Runner:
+    """Runs one processor or sink as a member of consumer group `group_id`."""
+
+    def __init__(
+        self, stage: Processor[Any] | Sink, *, kafka: KafkaSettings, group_id: str,
+        producer: Producer, metrics: StreamMetrics, clock: Callable[[], datetime] = utcnow,
+        poll_timeout_ms: int = 500, max_records: int = 1000, tick_interval_s: float = 1.0,
+    ) -> None:
+        self.stage = stage
+        self.name = stage.name
+        self.kafka = kafka
+        self.group_id = group_id
+        self.producer = producer
+        self.metrics = metrics
+        self.clock = clock
+        self.poll_timeout_ms = poll_timeout_ms
+        self.max_records = max_records
+        self.tick_interval_s = tick_interval_s
+        self.states: dict[int, Any] = {}
+        self._stop = threading.Event()
+        self.ready = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the loop to finish its batch, commit and close (safe from signal handlers)."""
+        self._stop.set()
+
+    @property
+    def is_processor(self) -> bool:
+        return hasattr(self.stage, "step")
+
+    def _consumer(self) -> KafkaConsumer:
+        consumer = KafkaConsumer(
+            bootstrap_servers=self.kafka.servers(), group_id=self.group_id,
+            client_id=f"{self.kafka.client_id}-{self.name}", enable_auto_commit=False,
+            auto_offset_reset="earliest", session_timeout_ms=self.kafka.session_timeout_ms,
+            heartbeat_interval_ms=self.kafka.heartbeat_interval_ms,
+            max_poll_interval_ms=self.kafka.max_poll_interval_ms,
+            request_timeout_ms=max(self.kafka.request_timeout_ms,
+                                   self.kafka.session_timeout_ms + 1000),
+            partition_assignment_strategy=[RangePartitionAssignor],
+            fetch_max_bytes=16 * 1024 * 1024, max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        names = [t.full(self.kafka.topic_prefix) for t in self.stage.inputs]
+        consumer.subscribe(names, listener=_Listener(self))
+        return consumer
+
+    def run(self) -> None:
+        """Loop until `stop()`; commits after every batch whose outputs were acknowledged."""
+        consumer = self._consumer()
+        log.info("%s: consuming %s as group %s", self.name,
+                 [t.name for t in self.stage.inputs], self.group_id)
+        next_tick = time.monotonic() + self.tick_interval_s
+        try:
+            while not self._stop.is_set():
+                polled = consumer.poll(timeout_ms=self.poll_timeout_ms,
+                                       max_records=self.max_records)
+                self.ready.set()
+                started = time.monotonic()
+                try:
+                    outs, offsets = self._handle(polled)
+                except _Stopped:
+                    break  # nothing of this batch is committed: it will be redelivered
+                if time.monotonic() >= next_tick:
+                    outs.extend(self._tick())
+                    next_tick = time.monotonic() + self.tick_interval_s
+                if not outs and not offsets:
+                    continue
+                if not self._deliver(outs):
+                    break  # stopping while Kafka is down: leave offsets uncommitted
+                self._commit(consumer, offsets)
+                self.metrics.batch_seconds.labels(self.name).observe(time.monotonic() - started)
+        finally:
+            consumer.close(autocommit=False)
+            log.info("%s: stopped", self.name)
+
+    def _handle(self, polled: dict[TopicPartition, list[Any]]) -> tuple[list[Out], dict]:
+        outs: list[Out] = []
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        now = self.clock()
+        prefix = self.kafka.topic_prefix
+        for tp, messages in polled.items():
+            topic = T.by_name(tp.topic, prefix)
+            ok: list[tuple[Any, Source]] = []
+            for msg in messages:
+                decoded = decode(msg, topic)
+                src = Source(tp.topic, tp.partition, msg.offset, msg.key)
+                for rej in decoded.rejected:
+                    outs.append(self._reject(rej, src, now, tp.topic, "rejected"))
+                for i, item in enumerate(decoded.items):
+                    ok.append((item, Source(tp.topic, tp.partition, msg.offset, msg.key, i)))
+            outs.extend(self._run_stage(tp.partition, ok, now))
+            if messages:
+                offsets[tp] = OffsetAndMetadata(messages[-1].offset + 1, "", -1)
+        return outs, offsets
+
+    def _reject(self, rej: Rejected, src: Source, now: datetime, topic: str, outcome: str) -> Out:
+        self.metrics.records.labels(self.name, topic, outcome).inc()
+        self.metrics.deadletters.labels(self.name, rej.error_type).inc()
+        log.warning("%s: dead-lettered %s[%d]@%d: %s", self.name, src.topic, src.partition,
+                    src.offset, rej.reason[:300])
+        return dead_letter(self.name, rej, src, self.kafka.topic_prefix, now)
+
+    def _run_stage(self, partition: int, items: list[tuple[Any, Source]],
+                   now: datetime) -> list[Out]:
+        if not items:
+            return []
+        if self.is_processor:
+            return self._run_steps(partition, items, now)
+        return self._run_sink(items, now)
+
+    def _run_steps(self, partition: int, items: Sequence[tuple[Any, Source]],
+                   now: datetime) -> list[Out]:
+        proc: Processor[Any] = self.stage  # type: ignore[assignment]
+        state = self.states.get(partition)
+        if state is None:
+            state = proc.initial_state()
+        outs: list[Out] = []
+        for record, src in items:
+            try:
+                state, emits = proc.step(state, record, now)
+            except Exception as exc:
+                log.exception("%s: step failed on %s@%d", self.name, src.topic, src.offset)
+                self.metrics.errors.labels(self.name, "step").inc()
+                raw = record.model_dump_json(by_alias=True).encode() \
+                    if hasattr(record, "model_dump_json") else repr(record).encode()
+                rej = Rejected(f"processing failed: {type(exc).__name__}: {exc}", "processing",
+                               raw, src.index)
+                outs.append(self._reject(rej, src, now, src.topic, "failed"))
+                continue
+            self.metrics.records.labels(self.name, src.topic, "ok").inc()
+            outs.extend(self._emit(emits))
+        self.states[partition] = state
+        return outs
+
+    def _run_sink(self, items: list[tuple[Any, Source]], now: datetime) -> list[Out]:
+        sink: Sink = self.stage  # type: ignore[assignment]
+        try:
+            if not self._retrying("store", lambda: sink.write(items)):
+                raise _Stopped
+        except _Stopped:
+            raise
+        except Exception:
+            log.exception("%s: batch write failed; retrying item by item", self.name)
+            self.metrics.errors.labels(self.name, "write").inc()
+            return self._write_each(sink, items, now)
+        for _, src in items:
+            self.metrics.records.labels(self.name, src.topic, "ok").inc()
+        return []
+
+    def _write_each(self, sink: Sink, items: list[tuple[Any, Source]], now: datetime) -> list[Out]:
+        outs = []
+        for item in items:
+            try:
+                sink.write([item])
+                self.metrics.records.labels(self.name, item[1].topic, "ok").inc()
+            except Exception as exc:  # noqa: BLE001 - logged, counted, dead-lettered
+                rej = Rejected(f"store failed: {type(exc).__name__}: {exc}", "store",
+                               repr(item[0]).encode(), item[1].index)
+                outs.append(self._reject(rej, item[1], now, item[1].topic, "failed"))
+        return outs
+
+    def _emit(self, emits: Sequence[Emit]) -> list[Out]:
+        outs = []
+        for emit in emits:
+            key, value, headers = to_kafka(emit.event)
+            name = emit.topic.full(self.kafka.topic_prefix)
+            outs.append(Out(name, key, value, headers))
+            self.metrics.emitted.labels(self.name, emit.topic.name).inc()
+        return outs
+
+    def _tick(self) -> list[Out]:
+        if not self.is_processor:
+            return []
+        proc: Processor[Any] = self.stage  # type: ignore[assignment]
+        outs: list[Out] = []
+        now = self.clock()
+        for partition, state in list(self.states.items()):
+            self.states[partition], emits = proc.tick(state, now)
+            outs.extend(self._emit(emits))
+        return outs
+
+    def _deliver(self, outs: list[Out]) -> bool:
+        """Produce until acknowledged; back off while Kafka is down. False if stopped first."""
+        return self._retrying("produce", lambda: self.producer.send_all(outs))
+
+    def _retrying(self, kind: str, action: Callable[[], None]) -> bool:
+        """Run `action` until it stops raising `Unavailable`; False if asked to stop first."""
+        delay = 0.2
+        while True:
+            try:
+                action()
+                return True
+            except Unavailable as exc:
+                self.metrics.errors.labels(self.name, kind).inc()
+                log.warning("%s: %s failed (%s); retrying in %.1fs", self.name, kind,
+                            exc.reason, delay)
+                if self._stop.wait(delay):
+                    return False
+                delay = min(delay * 2, 10.0)
+
+    def _commit(self, consumer: KafkaConsumer, offsets: dict) -> None:
+        if not offsets:
+            return
+        try:
+            consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # The group rebalanced under us: these records will be redelivered (at-least-once).
+            self.metrics.errors.labels(self.name, "commit").inc()
+            log.warning("%s: commit failed, records will be redelivered: %s", self.name, exc)

@@ -1,0 +1,91 @@
+"""Bytes <-> records for every topic payload kind; failures come back as data.
+
+A telemetry message is `{"schema": ..., "records": [...]}`. Decoding never
+raises on bad input: the records that validate come back as items and every
+failure as a `Rejected` with a reason, so one bad record never stalls a
+partition or takes its neighbours down with it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import BaseModel, ValidationError
+
+from steward.schema import from_kafka
+
+Headers = list[tuple[str, bytes]]
+JSON_HEADERS: Headers = [("content-type", b"application/json")]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """One thing that could not be decoded: why, and the bytes it came as."""
+
+    reason: str
+    error_type: str
+    raw: bytes
+    index: int | None = None
+
+
+@dataclass
+class Decoded:
+    items: list[Any] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def validation_reason(exc: ValidationError) -> str:
+    """A short, readable summary of a pydantic error: field path and message."""
+    parts = []
+    for err in exc.errors()[:5]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(record)"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def encode_batch(records: Sequence[BaseModel]) -> bytes:
+    """One Kafka message value for records that share a key and a schema."""
+    if not records:
+        raise ValueError("empty batch")
+    schema = records[0].model_dump(by_alias=True)["schema"]
+    body = [r.model_dump(mode="json", by_alias=True) for r in records]
+    return json.dumps({"schema": schema, "records": body}, separators=(",", ":")).encode()
+
+
+def decode_batch(value: bytes | None, record: type[BaseModel]) -> Decoded:
+    """Validate each record of a batch message; keep the good, reject the bad with reasons."""
+    out = Decoded()
+    try:
+        doc = json.loads(value or b"")
+    except (ValueError, UnicodeDecodeError) as exc:
+        out.rejected.append(Rejected(f"not JSON: {exc}", "json", value or b""))
+        return out
+    records = doc.get("records") if isinstance(doc, dict) else None
+    if not isinstance(records, list):
+        out.rejected.append(
+            Rejected("expected an object with a 'records' list", "shape", value or b"")
+        )
+        return out
+    for i, item in enumerate(records):
+        try:
+            out.items.append(record.model_validate(item))
+        except ValidationError as exc:
+            raw = json.dumps(item, default=str).encode()
+            out.rejected.append(Rejected(validation_reason(exc), "schema", raw, i))
+    return out
+
+
+def decode_event(key: bytes | None, value: bytes | None, headers: Headers) -> Decoded:
+    """A binary-mode CloudEvent, or a rejection saying why it is not one."""
+    out = Decoded()
+    try:
+        event: CloudEvent = from_kafka(key, value or b"", headers)
+        out.items.append(event)
+    except Exception as exc:  # noqa: BLE001 - the SDK raises many kinds; all mean "bad event"
+        out.rejected.append(Rejected(f"not a CloudEvent: {exc}", "cloudevent", value or b""))
+    return out

@@ -1,0 +1,172 @@
+"""Records that enter Steward: what edge and cloud nodes send, after the collector.
+
+Every model is frozen and versioned (`schema` names family and version). Names
+that become Kafka keys (model, site) may not contain '/', the key separator.
+A record's `id` is the dedup key downstream: clients should send one; when they
+do not, it is derived from the record's content, so a retried request yields
+the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+Name = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
+]
+"""An identifier: model, version, site, node. No '/', no spaces, at most 128 chars."""
+
+Tier = Literal["edge", "cloud"]
+Scalar = float | int | str | bool | None
+Features = Annotated[dict[Annotated[str, StringConstraints(max_length=128)], Scalar],
+                     Field(max_length=1024)]
+
+
+class Frozen(BaseModel):
+    """Base of every record and event payload: immutable, strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+def content_id(prefix: str, payload: dict[str, Any]) -> str:
+    """A stable id for a record that came without one: hash of its canonical JSON."""
+    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{prefix}-{hashlib.sha256(body.encode()).hexdigest()[:32]}"
+
+
+class _Identified(Frozen):
+    """Records with an id: fill it from content when the sender gave none."""
+
+    id_prefix: ClassVar[str] = "rec"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("id"):
+            data = {**data, "id": content_id(cls.id_prefix, data)}
+        return data
+
+
+class InferenceRecord(_Identified):
+    """One inference served by a model at a site (edge or cloud)."""
+
+    schema_: Literal["steward.inference.v1"] = Field("steward.inference.v1", alias="schema")
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    model: Name
+    version: Name
+    site: Name
+    tier: Tier
+    node: Name | None = None
+    ts: datetime
+    latency_ms: Annotated[float, Field(ge=0, le=3_600_000)]
+    features: Features = Field(default_factory=dict)
+    prediction: Scalar = None
+    label: Scalar = None
+    error: bool = False
+    sample_rate: Annotated[float, Field(gt=0, le=1)] = 1.0
+    """Share of inferences this record stands for (1.0 = unsampled); keeps counts unbiased."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    id_prefix = "inf"
+
+
+class Histogram(Frozen):
+    """An explicit-bucket histogram as OTLP carries it (bounds are upper bucket edges)."""
+
+    bounds: list[float]
+    counts: list[Annotated[int, Field(ge=0)]]
+    count: Annotated[int, Field(ge=0)]
+    sum: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Histogram:
+        if len(self.counts) != len(self.bounds) + 1:
+            raise ValueError(
+                f"histogram has {len(self.counts)} bucket counts for {len(self.bounds)} "
+                f"bounds; OTLP requires len(bounds) + 1"
+            )
+        if list(self.bounds) != sorted(self.bounds):
+            raise ValueError("histogram bounds must be increasing")
+        return self
+
+
+class MetricPoint(_Identified):
+    """One OTLP metric data point, with the model/site identity resolved from attributes."""
+
+    schema_: Literal["steward.metric.v1"] = Field("steward.metric.v1", alias="schema")
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
+    kind: Literal["gauge", "sum", "histogram", "exponential_histogram", "summary"]
+    unit: str = ""
+    ts: datetime
+    start_ts: datetime | None = None
+    temporality: Literal["delta", "cumulative"] | None = None
+    model: Name
+    version: Name
+    site: Name
+    tier: Tier
+    node: Name | None = None
+    service: str | None = None
+    attributes: dict[str, Scalar] = Field(default_factory=dict)
+    value: float | None = None
+    histogram: Histogram | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+    id_prefix = "met"
+
+
+class GpuSample(_Identified):
+    """One sample of a GPU partition (a MIG instance, a time-slice replica or a whole card)."""
+
+    schema_: Literal["steward.gpu.v1"] = Field("steward.gpu.v1", alias="schema")
+    id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    ts: datetime
+    site: Name
+    tier: Tier
+    node: Name
+    gpu_uuid: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    card: Annotated[str, StringConstraints(max_length=128)] = ""
+    profile: Annotated[str, StringConstraints(max_length=64)] = "full"
+    """MIG profile (e.g. '3g.40gb'), 'timeslice' or 'full'."""
+    instance_id: int | None = None
+    model: Name | None = None
+    version: Name | None = None
+    team: Name | None = None
+    compute_active: Annotated[float, Field(ge=0, le=1)] | None = None
+    dram_active: Annotated[float, Field(ge=0, le=1)] | None = None
+    mem_used_bytes: Annotated[int, Field(ge=0)] | None = None
+    mem_total_bytes: Annotated[int, Field(ge=0)] | None = None
+    power_watts: Annotated[float, Field(ge=0, le=10_000)] | None = None
+
+    model_config = ConfigDict(populate_by_name=True)
+    id_prefix = "gpu"
+
+
+class DeadLetter(Frozen):
+    """A record Steward could not accept, kept with the reason and the original bytes."""
+
+    schema_: Literal["steward.deadletter.v1"] = Field("steward.deadletter.v1", alias="schema")
+    ts: datetime
+    stage: str
+    reason: str
+    error_type: str
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    key: str | None = None
+    record_index: int | None = None
+    payload_b64: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+def key_of(record: InferenceRecord | MetricPoint | GpuSample) -> str:
+    """The Kafka key for telemetry: model/site, so one (model, site) stays in one partition."""
+    return f"{record.model or '_'}/{record.site}"

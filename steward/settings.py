@@ -1,0 +1,36 @@
+"""Settings shared by every deployable. Each deployable has one frozen settings
+object (pydantic-settings, env prefix `STEWARD_`), built in its `main` and passed down.
+
+Nested fields use `__`: `STEWARD_KAFKA__BOOTSTRAP_SERVERS=kafka:9092`.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import SettingsConfigDict
+
+
+class KafkaSettings(BaseModel):
+    """How to reach Kafka. Timeouts default small so consumer groups join in seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$")
+    client_id: str = "steward"
+    session_timeout_ms: int = 6000
+    heartbeat_interval_ms: int = 1000
+    max_poll_interval_ms: int = 30000
+    request_timeout_ms: int = 15000
+    linger_ms: int = 5
+    ack_timeout_s: float = 10.0
+
+    def servers(self) -> list[str]:
+        return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]
+
+
+def env_config(**extra: object) -> SettingsConfigDict:
+    """The settings config every deployable uses: `STEWARD_` prefix, `__` nesting, frozen."""
+    return SettingsConfigDict(
+        env_prefix="STEWARD_", env_nested_delimiter="__", frozen=True, extra="ignore", **extra
+    )

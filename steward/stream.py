@@ -1,0 +1,76 @@
+"""What processors and sinks are, as the shared runner sees them. No Kafka here.
+
+A processor is a pure step over one partition's state: `(state, record) ->
+(state, emits)`, plus a `tick` that lets time close windows when traffic stops.
+Tests drive it with lists; the runner drives it with Kafka. A sink writes a
+batch of events somewhere durable and raises if it could not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from cloudevents.core.v1.event import CloudEvent
+
+from steward.topics import Topic
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an input came from: enough to find it again, and to dead-letter it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None = None
+    index: int | None = None
+
+
+@dataclass(frozen=True)
+class Emit:
+    """An event a processor wants on `topic`. The runner produces it before committing."""
+
+    topic: Topic
+    event: CloudEvent
+
+
+class Processor(Protocol, Generic[S]):
+    """A pure stream step. State is per input partition; it must not be mutated by a
+    step that then raises (validate first, then change)."""
+
+    name: str
+    inputs: tuple[Topic, ...]
+
+    def initial_state(self) -> S: ...
+
+    def step(self, state: S, record: Any, now: datetime) -> tuple[S, list[Emit]]: ...
+
+    def tick(self, state: S, now: datetime) -> tuple[S, list[Emit]]: ...
+
+
+class Sink(Protocol):
+    """Stores decoded events; `write` is atomic and idempotent (by event id)."""
+
+    name: str
+    inputs: tuple[Topic, ...]
+
+    def write(self, events: Sequence[tuple[CloudEvent, Source]]) -> None: ...
+
+
+def run_steps(
+    processor: Processor[S], records: Sequence[Any], now: datetime, state: S | None = None
+) -> tuple[S, list[Emit]]:
+    """Fold `records` through `processor` (then one tick): the list-in, list-out harness."""
+    st = processor.initial_state() if state is None else state
+    out: list[Emit] = []
+    for record in records:
+        st, emits = processor.step(st, record, now)
+        out.extend(emits)
+    st, emits = processor.tick(st, now)
+    out.extend(emits)
+    return st, out

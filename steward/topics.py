@@ -1,0 +1,72 @@
+"""Every Kafka topic Steward uses: its name, key, partition count and payload kind.
+
+Telemetry topics carry *batches*: one Kafka message holds many records that
+share a key (model/site), because per-message overhead, not bytes, bounds
+throughput. Event topics carry one CloudEvent per message in binary mode.
+A deployment-wide `prefix` lets several Steward instances (or test runs) share
+one cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+from steward.schema import GpuSample, InferenceRecord, MetricPoint
+
+Payload = Literal["batch", "cloudevent", "deadletter"]
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic's contract. `name` is the un-prefixed base name."""
+
+    name: str
+    key: str
+    partitions: int
+    payload: Payload
+    record: type[BaseModel] | None = None
+    doc: str = ""
+
+    def full(self, prefix: str = "") -> str:
+        return f"{prefix}{self.name}"
+
+
+INFERENCE = Topic(
+    "steward.telemetry.inference.v1", "model/site", 8, "batch", InferenceRecord,
+    "Inference records from edge agents and cloud services.",
+)
+METRICS = Topic(
+    "steward.telemetry.metrics.v1", "model/site", 8, "batch", MetricPoint,
+    "OTLP metric data points with model/site identity resolved.",
+)
+GPU = Topic(
+    "steward.telemetry.gpu.v1", "site/node", 8, "batch", GpuSample,
+    "GPU partition samples (MIG instances, time-slice replicas, whole cards).",
+)
+ACTIONS = Topic(
+    "steward.events.actions.v1", "model", 4, "cloudevent", None,
+    "Actions for the platform: rollbacks, promotions, retraining requests.",
+)
+ALERTS = Topic(
+    "steward.events.alerts.v1", "model", 4, "cloudevent", None,
+    "Alerts: breaches and data-quality findings that need a human or a webhook.",
+)
+DEADLETTER = Topic(
+    "steward.deadletter.v1", "source topic", 2, "deadletter", None,
+    "Every record Steward rejected, with the reason and the original bytes.",
+)
+
+ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, ACTIONS, ALERTS, DEADLETTER)
+TELEMETRY: tuple[Topic, ...] = (INFERENCE, METRICS, GPU)
+EVENTS: tuple[Topic, ...] = (ACTIONS, ALERTS)
+
+
+def by_name(name: str, prefix: str = "") -> Topic:
+    """The topic whose full name is `name` under `prefix`."""
+    for topic in ALL:
+        if topic.full(prefix) == name:
+            return topic
+    raise KeyError(f"unknown topic {name!r} (prefix {prefix!r})")
