@@ -17,9 +17,9 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 Name = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$")
 ]
-"""An identifier: model, version, site, node. No '/', no spaces, at most 128 chars."""
+"""An identifier: model, version, site, node: letters, digits and `_.:@+-`; no '/'."""
 
 Tier = Literal["edge", "cloud"]
 Scalar = float | int | str | bool | None
