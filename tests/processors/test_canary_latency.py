@@ -1,0 +1,132 @@
+"""The canary latency check, lists in and lists out, against numbers worked by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from processors.canary_latency import CanaryLatency, CanarySpec
+from processors.latency import histogram_quantile
+from steward.schema import InferenceRecord, MetricPoint
+from steward.stream import run_steps
+
+T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)  # aligned to a 30 s window
+SPEC = CanarySpec(model="fraud", baseline_version="1.0", canary_version="2.0",
+                  factor=1.5, window_s=30, grace_s=5, min_samples=20)
+
+
+def rec(version: str, ms: float, at: float, site: str = "eu-west-1") -> InferenceRecord:
+    return InferenceRecord(model="fraud", version=version, site=site, tier="cloud",
+                           ts=T0 + timedelta(seconds=at), latency_ms=ms)
+
+
+def window(base_ms: list[float], canary_ms: list[float], site: str = "eu-west-1"):
+    """Records for one 30 s window, then one record past end+grace that closes it."""
+    out = [rec("1.0", ms, i * 0.1, site) for i, ms in enumerate(base_ms)]
+    out += [rec("2.0", ms, i * 0.1, site) for i, ms in enumerate(canary_ms)]
+    out.append(rec("1.0", 1.0, 36.0, site))  # watermark 36 s >= 30 s end + 5 s grace
+    return out
+
+
+def test_regressed_canary_is_rolled_back_with_its_numbers():
+    base = [float(i) for i in range(1, 101)]          # p95 = 95 + 0.05 * (96 - 95) = 95.05
+    canary = [2.0 * i for i in range(1, 101)]         # p95 = 190.1, ratio exactly 2.0
+    _, emits = run_steps(CanaryLatency([SPEC]), window(base, canary), T0)
+    assert len(emits) == 1
+    ev = emits[0].event
+    assert ev.get_type() == "steward.model.rolled_back"
+    data = ev.get_data()
+    assert data["baseline"] == {"version": "1.0", "count": 100, "p95_ms": pytest.approx(95.05),
+                                "method": "samples"}
+    assert data["canary"]["p95_ms"] == pytest.approx(190.1)
+    assert data["ratio"] == pytest.approx(2.0)
+    assert data["threshold"] == 1.5 and data["min_samples"] == 20
+    assert data["window"]["start"] == "2026-11-23T12:00:00Z"
+    assert data["window"]["end"] == "2026-11-23T12:00:30Z"
+    assert ev.get_extension("partitionkey") == "fraud"
+    assert emits[0].topic.name == "steward.events.actions.v1"
+
+
+def test_equal_canary_and_too_little_data_emit_nothing():
+    same = [float(i) for i in range(1, 101)]
+    assert run_steps(CanaryLatency([SPEC]), window(same, same), T0)[1] == []
+    slow_but_few = [500.0] * 19                       # one short of min_samples
+    assert run_steps(CanaryLatency([SPEC]), window(same, slow_but_few), T0)[1] == []
+
+
+def test_redelivery_yields_the_same_event_id_and_one_rollback_per_site():
+    base, canary = [10.0] * 30, [40.0] * 30
+    proc = CanaryLatency([SPEC])
+    _, first = run_steps(proc, window(base, canary), T0)
+    _, again = run_steps(proc, window(base, canary), T0)       # fresh state: a redelivery
+    assert first[0].event.get_id() == again[0].event.get_id()
+    # one state, two bad windows: still one rollback for (model, canary, site)
+    two = window(base, canary) + [rec("1.0", 10.0, 30 + i * 0.1) for i in range(30)] \
+        + [rec("2.0", 40.0, 30 + i * 0.1) for i in range(30)] + [rec("1.0", 1.0, 70.0)]
+    _, emits = run_steps(proc, two, T0)
+    assert len(emits) == 1
+    # another site is judged on its own
+    _, other = run_steps(proc, window(base, canary, site="us-east-1"), T0)
+    assert other[0].event.get_id() != first[0].event.get_id()
+
+
+def test_unwatched_models_and_late_records():
+    proc = CanaryLatency([SPEC])
+    stray = InferenceRecord(model="other", version="2.0", site="x", tier="edge", ts=T0,
+                            latency_ms=999)
+    state, emits = run_steps(proc, [stray], T0)
+    assert emits == [] and state.windows == {}
+    state, _ = run_steps(proc, window([10.0] * 20, [10.0] * 20), T0)
+    state, emits = run_steps(proc, [rec("2.0", 999.0, 1.0)], T0, state)  # window 0 is closed
+    assert state.late == 1 and emits == []
+
+
+def test_tick_closes_a_window_when_traffic_stops():
+    proc = CanaryLatency([SPEC])
+    recs = [rec("1.0", 10.0, i * 0.1) for i in range(20)] + \
+        [rec("2.0", 100.0, i * 0.1) for i in range(20)]
+    state, emits = run_steps(proc, recs, T0 + timedelta(seconds=10))
+    assert emits == []                                   # window still open
+    state, emits = proc.tick(state, T0 + timedelta(seconds=40))
+    assert len(emits) == 1 and emits[0].event.get_data()["canary"]["p95_ms"] == 100.0
+
+
+def test_histogram_points_are_judged_with_histogram_quantile():
+    # bounds (ms) 0,5,10,25,50,100: 100 observations, rank 95 falls in (25,50] holding 10
+    # whose cumulative start is 90 -> 25 + 25 * (95 - 90) / 10 = 37.5
+    counts = [0, 10, 40, 40, 10, 0, 0]
+    bounds = (0.0, 5.0, 10.0, 25.0, 50.0, 100.0)
+    assert histogram_quantile(0.95, bounds, counts) == pytest.approx(37.5)
+
+    def point(version: str, c: list[int], at: float) -> MetricPoint:
+        return MetricPoint(
+            name="steward.inference.latency", kind="histogram", unit="s", temporality="delta",
+            ts=T0 + timedelta(seconds=at), model="fraud", version=version, site="eu-west-1",
+            tier="cloud", histogram={"bounds": [b / 1000 for b in bounds], "counts": c,
+                                     "count": sum(c)})
+
+    slow = [0, 0, 0, 10, 40, 40, 10]   # rank 95 in (100, +inf): lower edge 100 ms
+    pts = [point("1.0", counts, 1), point("2.0", slow, 1), point("1.0", [1, 0, 0, 0, 0, 0, 0], 40)]
+    _, emits = run_steps(CanaryLatency([SPEC]), pts, T0)
+    data = emits[0].event.get_data()
+    assert data["baseline"]["p95_ms"] == pytest.approx(37.5)
+    assert data["canary"]["p95_ms"] == pytest.approx(100.0)
+    assert data["canary"]["method"] == "histogram"
+
+
+def test_cumulative_histograms_are_differenced():
+    spec = SPEC.model_copy(update={"min_samples": 10})
+
+    def point(version: str, c: list[int], at: float) -> MetricPoint:
+        return MetricPoint(
+            name="steward.inference.latency", kind="histogram", unit="ms",
+            temporality="cumulative", ts=T0 + timedelta(seconds=at), start_ts=T0,
+            model="fraud", version=version, site="eu-west-1", tier="cloud",
+            histogram={"bounds": [10.0, 20.0], "counts": c, "count": sum(c)})
+
+    # second export of baseline repeats the first 10 then adds 10 more: window holds 20, not 30
+    pts = [point("1.0", [10, 0, 0], 1), point("1.0", [20, 0, 0], 2),
+           point("2.0", [0, 0, 20], 2), point("1.0", [20, 0, 0], 40)]
+    _, emits = run_steps(CanaryLatency([spec]), pts, T0)
+    assert emits[0].event.get_data()["baseline"]["count"] == 20
