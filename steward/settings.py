@@ -24,6 +24,8 @@ class KafkaSettings(BaseModel):
     request_timeout_ms: int = 15000
     linger_ms: int = 5
     ack_timeout_s: float = 10.0
+    create_topics: bool = True
+    """Create missing topics at start (off where an operator manages topics and ACLs)."""
 
     def servers(self) -> list[str]:
         return [s.strip() for s in self.bootstrap_servers.split(",") if s.strip()]

@@ -168,5 +168,8 @@ class DeadLetter(Frozen):
 
 
 def key_of(record: InferenceRecord | MetricPoint | GpuSample) -> str:
-    """The Kafka key for telemetry: model/site, so one (model, site) stays in one partition."""
-    return f"{record.model or '_'}/{record.site}"
+    """The Kafka key for telemetry: model/site (GPU samples: site/node), so one (model, site)
+    stays in one partition and one processor instance sees all of it."""
+    if isinstance(record, GpuSample):
+        return f"{record.site}/{record.node}"
+    return f"{record.model}/{record.site}"

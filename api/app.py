@@ -1,0 +1,27 @@
+"""The API application: audit queries, health and metrics over the store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Gauge
+
+from api.routers import events, health, metrics
+from api.store import Store
+from steward import __version__
+
+
+def create_app(store: Store, registry: CollectorRegistry,
+               checks: dict[str, Callable[[], bool]]) -> FastAPI:
+    """Everything the handlers use is passed in: no globals, easy to test."""
+    app = FastAPI(title="Steward API", version=__version__,
+                  description="Audit queries, events, health and metrics of Steward.")
+    app.state.store = store
+    app.state.registry = registry
+    app.state.checks = checks
+    stored = Gauge("steward_store_events", "Events held in the store.", registry=registry)
+    stored.set_function(store.count_events)
+    for router in (health.router, events.router, metrics.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,28 @@
+"""Dependency aliases for every router: what a handler may ask for."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from prometheus_client import CollectorRegistry
+
+from api.store import Store
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _registry(request: Request) -> CollectorRegistry:
+    return request.app.state.registry
+
+
+def _checks(request: Request) -> dict[str, Callable[[], bool]]:
+    return request.app.state.checks
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+RegistryDep = Annotated[CollectorRegistry, Depends(_registry)]
+ChecksDep = Annotated[dict[str, Callable[[], bool]], Depends(_checks)]

@@ -1,0 +1,25 @@
+"""Settings of the API/sink deployable (the one process that owns the DuckDB file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from steward.settings import KafkaSettings, env_config
+
+
+class ApiSettings(BaseSettings):
+    model_config = env_config()
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    db_file: str = Field("steward.duckdb", pattern=r"^[A-Za-z0-9._-]+$")
+    sink_group: str = "steward-sink"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / self.db_file

@@ -1,0 +1,50 @@
+"""The collector application: the front door for edge and cloud telemetry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from collector import ingest
+from collector.metrics import CollectorMetrics
+from collector.publish import Publisher
+from collector.settings import CollectorSettings
+from steward import __version__
+from steward.errors import StewardError
+
+
+def create_app(settings: CollectorSettings, publisher: Publisher, registry: CollectorRegistry,
+               ready: Callable[[], bool]) -> FastAPI:
+    """Everything the routes use is passed in here and kept on `app.state`."""
+    app = FastAPI(title="Steward collector", version=__version__,
+                  description="OTLP/HTTP and JSON ingest; answers after Kafka acknowledged.")
+    app.state.settings = settings
+    app.state.publisher = publisher
+    app.state.registry = registry
+    app.state.metrics = CollectorMetrics(registry)
+    app.include_router(ingest.router)
+
+    @app.exception_handler(StewardError)
+    async def steward_error(request: Request, exc: StewardError) -> JSONResponse:
+        headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
+        app.state.metrics.requests.labels(request.url.path, str(exc.status)).inc()
+        return JSONResponse({"detail": exc.reason}, status_code=exc.status, headers=headers)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    def readyz() -> JSONResponse:
+        ok = ready()
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": {"broker": ok}},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["metrics"])
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,121 @@
+"""Ingest routes: OTLP/HTTP metrics and JSON inference batches.
+
+Each answers only after Kafka acknowledged everything it accepted; rejected
+items are dead-lettered with their reason in the same call. When Kafka cannot
+take the data the answer is 429/503 with Retry-After, and nothing is half-kept.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import ValidationError
+
+from collector import otlp
+from steward import topics as T
+from steward.codec import validation_reason
+from steward.errors import InvalidInput, PayloadTooLarge, StewardError
+from steward.schema import InferenceRecord
+
+router = APIRouter(tags=["ingest"])
+
+PROTOBUF = "application/x-protobuf"
+
+
+async def read_limited(request: Request, max_bytes: int) -> bytes:
+    """The raw body, refusing (413) anything larger than `max_bytes` before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {max_bytes}-byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"body exceeds the {max_bytes}-byte limit")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    return otlp.read_body(body, request.headers.get("content-encoding"), max_bytes)
+
+
+def _otlp_error(exc: StewardError, content_type: str) -> Response:
+    body, media = otlp.status_body(exc.status, exc.reason, content_type)
+    headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
+    return Response(body, status_code=exc.status, media_type=media, headers=headers)
+
+
+@router.post("/v1/metrics", summary="OTLP/HTTP metrics export (protobuf or JSON)")
+async def export_metrics(request: Request) -> Response:
+    ctx = request.app.state
+    content_type = request.headers.get("content-type", PROTOBUF)
+    try:
+        body = await read_limited(request, ctx.settings.max_body_bytes)
+        req = otlp.parse_metrics(body, content_type)
+        result = otlp.metrics_to_points(req)
+        outs = ctx.publisher.messages(T.METRICS, result.points)
+        outs += ctx.publisher.dead_letters(
+            "collector.otlp.metrics", [(None, e, b"") for e in result.errors])
+        await _publish(ctx, outs)
+    except StewardError as exc:
+        ctx.metrics.requests.labels("/v1/metrics", str(exc.status)).inc()
+        return _otlp_error(exc, content_type)
+    ctx.metrics.records.labels("metrics", "accepted").inc(len(result.points))
+    ctx.metrics.records.labels("metrics", "rejected").inc(result.rejected)
+    ctx.metrics.requests.labels("/v1/metrics", "200").inc()
+    message = "; ".join(result.errors[:5])
+    media = PROTOBUF if content_type.startswith(PROTOBUF) else "application/json"
+    return Response(otlp.metrics_response(result.rejected, message, content_type),
+                    media_type=media)
+
+
+@router.post("/v1/inferences", summary="A JSON batch of inference records")
+async def ingest_inferences(request: Request) -> Response:
+    """Body: `{"records": [...]}` (or a bare list). Valid records are accepted even when
+    others are not; rejected ones are listed with reasons and dead-lettered. 400 when
+    nothing in the body could be accepted."""
+    ctx = request.app.state
+    body = await read_limited(request, ctx.settings.max_body_bytes)
+    items = _records_of(body)
+    good: list[InferenceRecord] = []
+    bad: list[tuple[int | None, str, bytes]] = []
+    for i, item in enumerate(items):
+        try:
+            good.append(InferenceRecord.model_validate(item))
+        except ValidationError as exc:
+            bad.append((i, validation_reason(exc), json.dumps(item, default=str).encode()))
+    outs = ctx.publisher.messages(T.INFERENCE, good) + \
+        ctx.publisher.dead_letters("collector.inferences", bad)
+    await _publish(ctx, outs)
+    ctx.metrics.records.labels("inferences", "accepted").inc(len(good))
+    ctx.metrics.records.labels("inferences", "rejected").inc(len(bad))
+    status = 200 if good or not bad else 400
+    ctx.metrics.requests.labels("/v1/inferences", str(status)).inc()
+    payload: dict[str, Any] = {
+        "accepted": len(good), "rejected": len(bad),
+        "errors": [{"index": i, "reason": r} for i, r, _ in bad[:100]],
+    }
+    if status == 400:
+        payload["detail"] = "no record in the batch is valid; see errors"
+    return Response(json.dumps(payload), status_code=status, media_type="application/json")
+
+
+def _records_of(body: bytes) -> list[Any]:
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}") from exc
+    records = doc.get("records") if isinstance(doc, dict) else doc
+    if not isinstance(records, list):
+        raise InvalidInput('expected {"records": [...]} or a JSON array of records')
+    if not records:
+        raise InvalidInput("the batch holds no records")
+    return records
+
+
+async def _publish(ctx: Any, outs: list) -> None:
+    started = time.monotonic()
+    await run_in_threadpool(ctx.publisher.publish, outs)
+    ctx.metrics.publish_seconds.observe(time.monotonic() - started)

@@ -1,0 +1,29 @@
+"""Entry point of the collector."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from collector.app import create_app
+from collector.publish import Publisher
+from collector.settings import CollectorSettings
+from steward.bus.admin import is_reachable
+from steward.bus.producer import Producer
+from steward.bus.service import cached, prepare
+
+log = logging.getLogger(__name__)
+
+
+def main(settings: CollectorSettings) -> None:
+    prepare(settings.kafka)
+    producer = Producer(settings.kafka, retry_after_s=settings.retry_after_s)
+    publisher = Publisher(producer, settings.kafka.topic_prefix, settings.max_records_per_message)
+    registry = CollectorRegistry()
+    app = create_app(settings, publisher, registry,
+                     ready=cached(lambda: is_reachable(settings.kafka)))
+    log.info("collector listening on http://%s:%d (OTLP/HTTP)", settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    producer.close()

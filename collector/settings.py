@@ -1,0 +1,20 @@
+"""Settings of the collector deployable."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from steward.settings import KafkaSettings, env_config
+
+
+class CollectorSettings(BaseSettings):
+    model_config = env_config()
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    host: str = "127.0.0.1"
+    port: int = Field(4318, ge=0, le=65535)
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    """Largest request body accepted, measured after decompression (413 above)."""
+    max_records_per_message: int = Field(2000, ge=1)
+    retry_after_s: float = Field(5.0, gt=0)

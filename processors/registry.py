@@ -1,0 +1,24 @@
+"""Processors by name: config and the CLI refer to them by these names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from processors.canary_latency import CanaryLatency
+from processors.settings import ProcessorSettings
+from steward.errors import ConfigError
+from steward.stream import Processor
+
+PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
+    "canary-latency": lambda s: CanaryLatency(s.canaries),
+}
+
+
+def build(name: str, settings: ProcessorSettings) -> Processor[Any]:
+    try:
+        factory = PROCESSORS[name]
+    except KeyError:
+        raise ConfigError(f"unknown processor {name!r}; known: {', '.join(sorted(PROCESSORS))}") \
+            from None
+    return factory(settings)

@@ -1,0 +1,23 @@
+"""Settings of the processors deployable."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from processors.canary_latency import CanarySpec
+from steward.settings import KafkaSettings, env_config
+
+
+class ProcessorSettings(BaseSettings):
+    model_config = env_config()
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    group_prefix: str = "steward-"
+    """Consumer group of processor NAME is `{group_prefix}{NAME}`: run more copies to scale."""
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(0, ge=0, le=65535)
+    """Serve Prometheus metrics on this port (0: off)."""
+    canaries: list[CanarySpec] = Field(default_factory=list)
+    """Canaries under watch, e.g. STEWARD_CANARIES='[{"model": "m", "baseline_version": "1",
+    "canary_version": "2"}]'."""
