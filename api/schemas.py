@@ -14,6 +14,7 @@ class Health(BaseModel):
 
 class EventsPage(BaseModel):
     events: list[dict[str, Any]] = Field(description="CloudEvents in their JSON form")
-    next_after: int | None = Field(
-        description="Pass as `after` to get the next page; null when this page is the last"
+    next_after: int = Field(
+        description="Pass as `after` for the next page, or later to tail new events"
     )
+    has_more: bool = Field(description="True when more events match right now")

@@ -31,5 +31,5 @@ def list_events(
     rows = store.query_events(EventQuery(type=type, source=source, subject=subject, model=model,
                                          site=site, since=since, until=until, after=after,
                                          limit=limit))
-    next_after = rows[-1][0] if len(rows) == limit else None
-    return EventsPage(events=[event for _, event in rows], next_after=next_after)
+    return EventsPage(events=[event for _, event in rows],
+                      next_after=rows[-1][0] if rows else after, has_more=len(rows) == limit)

@@ -1,0 +1,150 @@
+"""The `steward` command line: run the whole stack or any one deployable."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from steward import logs
+
+app = typer.Typer(help="Steward: telemetry in, governed actions out.", no_args_is_help=True)
+events_app = typer.Typer(help="Look at the events Steward emitted.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+Bootstrap = Annotated[str | None, typer.Option(
+    help="Use this Kafka (host:port,...) instead of starting the embedded broker.")]
+
+
+def _overrides(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _kafka(bootstrap: str | None) -> dict[str, Any]:
+    return {"kafka": {"bootstrap_servers": bootstrap}} if bootstrap else {}
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="Also run a simulated fleet with a bad canary.")] =
+    False,
+    bootstrap_servers: Bootstrap = None,
+    data_dir: Annotated[Path, typer.Option(help="Where the store and logs live.")] =
+    Path("data"),
+    otlp_port: Annotated[int, typer.Option(help="Collector (OTLP/HTTP) port.")] = 4318,
+    api_port: Annotated[int, typer.Option(help="API port.")] = 8080,
+    kafka_port: Annotated[int, typer.Option(help="Embedded broker port (0: any free).")] = 9092,
+    host: Annotated[str, typer.Option(help="Address every service binds to.")] = "127.0.0.1",
+) -> None:
+    """Start the whole service on this machine (embedded broker unless --bootstrap-servers)."""
+    from steward import demo as demo_mod
+    from steward.up import Stack, UpOptions
+
+    logs.setup("up")
+    opts = UpOptions(bootstrap_servers=bootstrap_servers, data_dir=data_dir, otlp_port=otlp_port,
+                     api_port=api_port, kafka_port=kafka_port, host=host, demo=demo,
+                     canaries=[demo_mod.DEMO_CANARY] if demo else [])
+    stack = Stack(opts)
+    stop = threading.Event()
+    from steward.bus.service import on_signals
+    on_signals(stop.set)
+    try:
+        stack.start()
+        if demo:
+            cfg = demo_mod.DemoConfig(collector_url=stack.collector_url)
+            threading.Thread(target=demo_mod.run, args=(cfg, stop), daemon=True,
+                             name="demo").start()
+            typer.echo(f"Demo fleet running. Watch for a rollback of {demo_mod.MODEL} "
+                       f"{demo_mod.CANARY}; Ctrl-C stops everything.")
+        stack.watch_events(stop)
+    finally:
+        stop.set()
+        stack.stop()
+
+
+@app.command()
+def collector(
+    bootstrap_servers: Bootstrap = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default 4318).")] = None,
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+) -> None:
+    """Run the collector (OTLP/HTTP and JSON ingest)."""
+    from collector.main import main
+    from collector.settings import CollectorSettings
+
+    logs.setup("collector")
+    main(CollectorSettings(**_overrides(port=port, host=host), **_kafka(bootstrap_servers)))
+
+
+@app.command()
+def api(
+    bootstrap_servers: Bootstrap = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (default 8080).")] = None,
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Directory of the DuckDB file.")] = None,
+) -> None:
+    """Run the API and the sink that owns the store."""
+    from api.main import main
+    from api.settings import ApiSettings
+
+    logs.setup("api")
+    main(ApiSettings(**_overrides(port=port, host=host, data_dir=data_dir),
+                     **_kafka(bootstrap_servers)))
+
+
+@app.command()
+def processor(
+    name: Annotated[str, typer.Argument(help="Processor name, e.g. canary-latency.")],
+    bootstrap_servers: Bootstrap = None,
+) -> None:
+    """Run one processor as a member of its consumer group (run more to scale out)."""
+    from processors.main import main
+    from processors.settings import ProcessorSettings
+
+    logs.setup(name)
+    main(name, ProcessorSettings(**_kafka(bootstrap_servers)))
+
+
+@app.command("demo")
+def demo_cmd(
+    collector_url: Annotated[str, typer.Option(help="Collector base URL.")] =
+    "http://127.0.0.1:4318",
+    duration: Annotated[float, typer.Option(help="Seconds to run (0: until Ctrl-C).")] = 0.0,
+    rate: Annotated[int, typer.Option(help="Cloud inferences per second.")] = 60,
+) -> None:
+    """Send a simulated fleet's traffic (edge and cloud, with a regressing canary)."""
+    from steward import demo as demo_mod
+
+    logs.setup("demo")
+    sent = demo_mod.run(demo_mod.DemoConfig(collector_url=collector_url, duration_s=duration,
+                                            rate=rate))
+    typer.echo(json.dumps(sent))
+
+
+@events_app.command("tail")
+def events_tail(
+    bootstrap_servers: Annotated[str, typer.Option(help="Kafka to read from.")] =
+    "127.0.0.1:9092",
+    topic: Annotated[str, typer.Option(help="actions, alerts or deadletter.")] = "actions",
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest event.")] = False,
+    topic_prefix: Annotated[str, typer.Option(help="Deployment topic prefix.")] = "",
+    count: Annotated[int, typer.Option(help="Stop after this many (0: never).")] = 0,
+) -> None:
+    """Print events from Kafka as JSON lines, as they arrive."""
+    from steward.bus.tail import tail
+
+    logging.basicConfig(level=logging.WARNING)
+    for line in tail(bootstrap_servers, topic, topic_prefix, from_beginning, count):
+        typer.echo(line)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

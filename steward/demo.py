@@ -1,0 +1,150 @@
+"""A simulated fleet for `steward demo` and `steward up --demo`.
+
+Cloud nodes in one region serve model `fraud-detector`: baseline 1.4.0 takes
+90% of traffic, canary 1.5.0 takes 10% and, after `regress_after_s`, gets three
+times slower. They report latency as OTLP histograms (delta temporality),
+as an OpenTelemetry SDK would. Edge nodes at two sites post inference records
+(features, prediction) in JSON batches, as the edge agent does.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import httpx
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.metrics.v1.metrics_pb2 import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+log = logging.getLogger(__name__)
+
+MODEL = "fraud-detector"
+BASELINE, CANARY = "1.4.0", "1.5.0"
+REGION = "eu-west-1"
+EDGE_SITES = ("factory-berlin", "shop-lyon")
+BOUNDS = [5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 125, 150, 200, 250, 300, 400, 500, 1000]
+DEMO_CANARY = {"model": MODEL, "baseline_version": BASELINE, "canary_version": CANARY,
+               "factor": 1.5, "window_s": 10, "grace_s": 2, "min_samples": 20}
+"""The canary spec `steward up --demo` gives the canary-latency processor."""
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    collector_url: str = "http://127.0.0.1:4318"
+    duration_s: float = 0.0
+    """0 runs until stopped."""
+    rate: int = 60
+    """Cloud inferences per second in the region (edge nodes add ~10/s per site)."""
+    regress_after_s: float = 15.0
+    seed: int = 7
+
+
+def _kv(key: str, value: str) -> KeyValue:
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def latency_request(version: str, node: str, latencies_ms: list[float], start_ns: int,
+                    end_ns: int) -> ExportMetricsServiceRequest:
+    """One OTLP export: a delta histogram of `latencies_ms` for one cloud node."""
+    counts = [0] * (len(BOUNDS) + 1)
+    for ms in latencies_ms:
+        counts[next((i for i, b in enumerate(BOUNDS) if ms <= b), len(BOUNDS))] += 1
+    point = HistogramDataPoint(start_time_unix_nano=start_ns, time_unix_nano=end_ns,
+                               count=len(latencies_ms), sum=sum(latencies_ms),
+                               bucket_counts=counts, explicit_bounds=[float(b) for b in BOUNDS])
+    metric = Metric(name="steward.inference.latency", unit="ms",
+                    histogram=Histogram(data_points=[point],
+                                        aggregation_temporality=AggregationTemporality.
+                                        AGGREGATION_TEMPORALITY_DELTA))
+    resource = Resource(attributes=[
+        _kv("service.name", MODEL), _kv("service.version", version), _kv("cloud.region", REGION),
+        _kv("steward.tier", "cloud"), _kv("host.name", node)])
+    return ExportMetricsServiceRequest(resource_metrics=[ResourceMetrics(
+        resource=resource, scope_metrics=[ScopeMetrics(metrics=[metric])])])
+
+
+class Fleet:
+    """Generates one second of traffic at a time and posts it to the collector."""
+
+    def __init__(self, cfg: DemoConfig, client: httpx.Client) -> None:
+        self.cfg = cfg
+        self.client = client
+        self.rng = random.Random(cfg.seed)
+        self.started = time.monotonic()
+        self.sent = {"inference_records": 0, "otlp_points": 0, "requests": 0}
+
+    def canary_latency(self) -> float:
+        slow = time.monotonic() - self.started >= self.cfg.regress_after_s
+        return self.rng.lognormvariate(3.0, 0.25) * (3.0 if slow else 1.0)
+
+    def second(self) -> None:
+        now_ns = time.time_ns()
+        for node in ("cloud-a", "cloud-b"):
+            n = self.cfg.rate // 2
+            canary_n = max(1, n // 10)
+            base = [self.rng.lognormvariate(3.0, 0.25) for _ in range(n - canary_n)]
+            can = [self.canary_latency() for _ in range(canary_n)]
+            for version, lat in ((BASELINE, base), (CANARY, can)):
+                req = latency_request(version, node, lat, now_ns - 1_000_000_000, now_ns)
+                self._post("/v1/metrics", req.SerializeToString(), "application/x-protobuf")
+                self.sent["otlp_points"] += 1
+        for site in EDGE_SITES:
+            records = [self._edge_record(site, i) for i in range(10)]
+            self._post_json("/v1/inferences", {"records": records})
+            self.sent["inference_records"] += len(records)
+
+    def _edge_record(self, site: str, i: int) -> dict:
+        temp = self.rng.gauss(21.0, 2.0)
+        return {"model": MODEL, "version": BASELINE, "site": site, "tier": "edge",
+                "node": f"{site}-n{i % 3}", "ts": datetime.now(UTC).isoformat(),
+                "latency_ms": round(self.rng.lognormvariate(2.0, 0.3), 3),
+                "features": {"amount": round(self.rng.expovariate(1 / 80), 2),
+                             "temperature": round(temp, 2),
+                             "channel": self.rng.choice(["pos", "web", "app"])},
+                "prediction": round(self.rng.random(), 4)}
+
+    def _post(self, path: str, body: bytes, content_type: str) -> None:
+        resp = self.client.post(path, content=body, headers={"content-type": content_type})
+        self.sent["requests"] += 1
+        if resp.status_code != 200:
+            log.warning("collector answered %d to %s: %s", resp.status_code, path, resp.text[:200])
+
+    def _post_json(self, path: str, doc: dict) -> None:
+        resp = self.client.post(path, json=doc)
+        self.sent["requests"] += 1
+        if resp.status_code != 200:
+            log.warning("collector answered %d to %s: %s", resp.status_code, path, resp.text[:200])
+
+
+def run(cfg: DemoConfig, stop: object | None = None) -> dict[str, int]:
+    """Send traffic once a second until `duration_s` passes or `stop` (an Event) is set."""
+    with httpx.Client(base_url=cfg.collector_url, timeout=10.0) as client:
+        fleet = Fleet(cfg, client)
+        log.info("demo fleet sending to %s: %d cloud inferences/s, edge sites %s; canary %s "
+                 "regresses after %.0fs", cfg.collector_url, cfg.rate, ", ".join(EDGE_SITES),
+                 CANARY, cfg.regress_after_s)
+        tick = time.monotonic()
+        while not (cfg.duration_s and time.monotonic() - fleet.started >= cfg.duration_s):
+            if stop is not None and stop.is_set():  # type: ignore[attr-defined]
+                break
+            try:
+                fleet.second()
+            except httpx.HTTPError as exc:
+                log.warning("collector unreachable (%s); retrying", exc)
+            tick += 1.0
+            time.sleep(max(0.0, tick - time.monotonic()))
+        return fleet.sent
