@@ -112,12 +112,12 @@ class Store:
         cols = ", ".join(COLUMNS)
         with self._write_lock, self.cursor() as cur:
             cur.register("incoming", frame)
-            before = cur.execute("SELECT count(*) FROM events").fetchone()[0]
-            cur.execute(f"INSERT INTO events ({cols}) SELECT {cols} FROM incoming "
-                        "ON CONFLICT DO NOTHING")
-            after = cur.execute("SELECT count(*) FROM events").fetchone()[0]
-            cur.unregister("incoming")
-        return after - before
+            try:
+                (added,) = cur.execute(f"INSERT INTO events ({cols}) SELECT {cols} FROM incoming "
+                                       "ON CONFLICT DO NOTHING").fetchone()
+            finally:
+                cur.unregister("incoming")
+        return int(added)
 
     def query_events(self, q: EventQuery) -> list[tuple[int, dict[str, Any]]]:
         """Events matching `q`, oldest first, after the `after` cursor: (seq, CloudEvent JSON)."""

@@ -57,7 +57,7 @@ async def export_metrics(request: Request) -> Response:
         result = otlp.metrics_to_points(req)
         outs = ctx.publisher.messages(T.METRICS, result.points)
         outs += ctx.publisher.dead_letters(
-            "collector.otlp.metrics", [(None, e, b"") for e in result.errors])
+            "collector.otlp.metrics", [(None, why, raw) for why, raw in result.dead])
         await _publish(ctx, outs)
     except StewardError as exc:
         ctx.metrics.requests.labels("/v1/metrics", str(exc.status)).inc()
@@ -65,10 +65,8 @@ async def export_metrics(request: Request) -> Response:
     ctx.metrics.records.labels("metrics", "accepted").inc(len(result.points))
     ctx.metrics.records.labels("metrics", "rejected").inc(result.rejected)
     ctx.metrics.requests.labels("/v1/metrics", "200").inc()
-    message = "; ".join(result.errors[:5])
-    media = PROTOBUF if content_type.startswith(PROTOBUF) else "application/json"
-    return Response(otlp.metrics_response(result.rejected, message, content_type),
-                    media_type=media)
+    return Response(otlp.metrics_response(result.rejected, result.message, content_type),
+                    media_type=otlp.response_media_type(content_type))
 
 
 @router.post("/v1/inferences", summary="A JSON batch of inference records")

@@ -61,6 +61,7 @@ class EmbeddedBroker:
             [broker_binary(), "broker", "--listener-url", url,
              "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
             stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C stops the services first, then we stop the broker
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

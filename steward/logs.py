@@ -14,5 +14,5 @@ def setup(service: str, level: str | None = None) -> None:
         datefmt="%H:%M:%S",
         force=True,
     )
-    for noisy in ("kafka", "uvicorn.access"):
+    for noisy in ("kafka", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,190 @@
+"""Integration fixtures: the real embedded broker, real servers on loopback, real DuckDB files.
+
+One broker serves the session; each test gets its own topic prefix, so tests
+never see each other's records and leave nothing that matters behind.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from kafka import KafkaConsumer
+from prometheus_client import CollectorRegistry
+
+from api.app import create_app as create_api
+from api.sink import EventSink
+from api.store import Store
+from collector.app import create_app as create_collector
+from collector.publish import Publisher
+from collector.settings import CollectorSettings
+from steward.broker import EmbeddedBroker, free_port
+from steward.bus.admin import ensure_topics, wait_ready
+from steward.bus.metrics import StreamMetrics
+from steward.bus.producer import Producer
+from steward.bus.runner import Runner
+from steward.settings import KafkaSettings
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    b = EmbeddedBroker(free_port(), log_file=log).start()
+    try:
+        wait_ready(KafkaSettings(bootstrap_servers=b.bootstrap_servers))
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def kafka(broker: EmbeddedBroker) -> KafkaSettings:
+    """Settings with a topic prefix of this test's own; its topics are created."""
+    settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers,
+                             topic_prefix=f"t{uuid.uuid4().hex[:10]}.", max_poll_interval_ms=10000)
+    ensure_topics(settings)
+    return settings
+
+
+class ServerThread:
+    """A real uvicorn server on a free loopback port, in a thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
+                                                    log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class RunnerThread:
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.thread = threading.Thread(target=runner.run, daemon=True, name=runner.name)
+
+    def start(self) -> RunnerThread:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.runner.stop()
+        self.thread.join(timeout=15)
+        assert not self.thread.is_alive(), f"{self.runner.name} did not stop"
+
+
+@pytest.fixture
+def services() -> Iterator[list[Any]]:
+    """Things to stop at the end of the test, in reverse order of starting."""
+    started: list[Any] = []
+    yield started
+    for item in reversed(started):
+        (getattr(item, "stop", None) or item.close)()
+
+
+@pytest.fixture
+def start_collector(kafka: KafkaSettings, services: list[Any]) -> Callable[..., ServerThread]:
+    def start(**overrides: Any) -> ServerThread:
+        settings = CollectorSettings(kafka=kafka, **overrides)
+        producer = Producer(kafka)
+        services.append(producer)
+        publisher = Publisher(producer, kafka.topic_prefix, settings.max_records_per_message)
+        app = create_collector(settings, publisher, CollectorRegistry(), ready=lambda: True)
+        server = ServerThread(app).start()
+        services.append(server)
+        return server
+    return start
+
+
+@pytest.fixture
+def start_runner(kafka: KafkaSettings, services: list[Any]) -> Callable[..., Runner]:
+    def start(stage: Any, group: str | None = None) -> Runner:
+        producer = Producer(kafka)
+        services.append(producer)
+        runner = Runner(stage, kafka=kafka, group_id=group or f"{kafka.topic_prefix}{stage.name}",
+                        producer=producer, metrics=StreamMetrics(CollectorRegistry()),
+                        poll_timeout_ms=200, tick_interval_s=0.5)
+        services.append(RunnerThread(runner).start())
+        return runner
+    return start
+
+
+@pytest.fixture
+def start_api(start_runner: Callable[..., Runner], services: list[Any],
+              tmp_path: Path) -> Callable[[], tuple[ServerThread, Store]]:
+    """The API process's parts: a DuckDB file, the sink runner, the HTTP app."""
+    def start() -> tuple[ServerThread, Store]:
+        store = Store(tmp_path / "steward.duckdb")
+        services.append(store)
+        start_runner(EventSink(store))
+        app = create_api(store, CollectorRegistry(), {"store": store.ping})
+        server = ServerThread(app).start()
+        services.append(server)
+        return server, store
+    return start
+
+
+@pytest.fixture
+def wait() -> Callable[..., Any]:
+    return wait_for
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "") -> Any:
+    """Poll until `predicate` returns something truthy; fail with `what` after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what or predicate}")
+
+
+def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Everything on `topic` now, read by an independent client: kcat where installed,
+    else a bare kafka-python consumer (no group, nothing of Steward's runner)."""
+    kcat = shutil.which("kcat")
+    if kcat:
+        out = subprocess.run([kcat, "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e",
+                              "-q", "-J"], capture_output=True, timeout=30, check=True)
+        msgs = [json.loads(line) for line in out.stdout.decode().splitlines() if line.strip()]
+        return [{"key": m.get("key"), "value": (m.get("payload") or "").encode(),
+                 "headers": _kcat_headers(m.get("headers"))} for m in msgs]
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                             auto_offset_reset="earliest", consumer_timeout_ms=1500)
+    try:
+        return [{"key": m.key.decode() if m.key else None, "value": m.value,
+                 "headers": {k: v.decode() for k, v in (m.headers or [])}} for m in consumer]
+    finally:
+        consumer.close()
+
+
+def _kcat_headers(raw: Any) -> dict[str, str]:
+    if isinstance(raw, list):  # kcat -J: ["k1", "v1", "k2", "v2", ...]
+        return dict(zip(raw[::2], raw[1::2], strict=False))
+    return {}
+
+
+@pytest.fixture
+def topic_reader(broker: EmbeddedBroker) -> Callable[[str], list[dict[str, Any]]]:
+    return lambda topic: read_topic(broker.bootstrap_servers, topic)
