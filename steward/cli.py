@@ -12,7 +12,8 @@ import typer
 
 from steward import logs
 
-app = typer.Typer(help="Steward: telemetry in, governed actions out.", no_args_is_help=True)
+app = typer.Typer(help="Steward: telemetry in, governed actions out.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
 events_app = typer.Typer(help="Look at the events Steward emitted.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 
@@ -143,7 +144,14 @@ def events_tail(
 
 
 def main() -> None:
-    app()
+    """Console entry point: a Steward error is one clear line and exit code 2, not a trace."""
+    from steward.errors import StewardError
+
+    try:
+        app()
+    except StewardError as exc:
+        typer.echo(f"error: {exc.reason}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def test_regressed_canary_is_rolled_back_end_to_end(kafka, start_collector, star
                                                     start_api, topic_reader, wait):
     collector = start_collector()
     start_runner(CanaryLatency([SPEC]))
-    api, store = start_api()
+    api, _ = start_api()
     rng = random.Random(1)
     time.sleep(SPEC.window_s - time.time() % SPEC.window_s + 0.05)  # both exports in one window
     providers = {v: sdk_provider(collector.url, v) for v in ("1.4.0", "1.5.0")}

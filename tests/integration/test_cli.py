@@ -1,0 +1,81 @@
+"""The CLI as a newcomer runs it: `steward up --demo` shows a rollback, and every process
+stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from steward.broker import free_port
+
+
+def _steward(*args: str, **kw) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "steward.cli", *args], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kw)
+
+
+def _read_until(proc: subprocess.Popen[str], needle: str, timeout_s: float) -> list[str]:
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    os.set_blocking(proc.stdout.fileno(), False)
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line:
+            lines.append(line)
+            if needle in line:
+                return lines
+        elif proc.poll() is not None:
+            break
+        else:
+            time.sleep(0.1)
+    pytest.fail(f"{needle!r} not seen in {timeout_s}s; output:\n{''.join(lines[-40:])}")
+
+
+def test_up_demo_shows_a_rollback_then_stops_cleanly(tmp_path: Path):
+    otlp, api = free_port(), free_port()
+    proc = _steward("up", "--demo", "--kafka-port", "0", "--otlp-port", str(otlp),
+                    "--api-port", str(api), "--data-dir", str(tmp_path))
+    try:
+        started = time.monotonic()
+        lines = _read_until(proc, "EVENT steward.model.rolled_back", timeout_s=90)
+        elapsed = time.monotonic() - started
+        assert elapsed < 60, f"first rollback after {elapsed:.0f}s; a newcomer waits < 60s"
+        assert any("subject=fraud-detector/eu-west-1" in line for line in lines)
+        events = httpx.get(f"http://127.0.0.1:{api}/events").json()["events"]
+        assert [e["data"]["canary_version"] for e in events] == ["1.5.0"]
+        metrics = httpx.get(f"http://127.0.0.1:{otlp}/metrics").text
+        assert 'steward_collector_records_total{outcome="accepted",signal="metrics"}' in metrics
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out[-3000:]
+    for port in (otlp, api):  # every child is gone: nothing listens any more
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+
+
+def test_processor_exits_on_sigterm(broker):
+    env = dict(os.environ, STEWARD_KAFKA__BOOTSTRAP_SERVERS=broker.bootstrap_servers,
+               STEWARD_KAFKA__TOPIC_PREFIX="sigterm.")
+    proc = _steward("processor", "canary-latency", env=env)
+    _read_until(proc, "consuming", timeout_s=30)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out[-2000:]
+    assert "stopped" in out
+
+
+def test_unknown_processor_is_a_clear_error(broker):
+    env = dict(os.environ, STEWARD_KAFKA__BOOTSTRAP_SERVERS=broker.bootstrap_servers)
+    proc = _steward("processor", "no-such-thing", env=env)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "error: unknown processor 'no-such-thing'; known: canary-latency" in out
+    assert "Traceback" not in out
