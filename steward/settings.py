@@ -24,6 +24,8 @@ class KafkaSettings(BaseModel):
     request_timeout_ms: int = 15000
     linger_ms: int = 5
     ack_timeout_s: float = 10.0
+    replication_factor: int = Field(1, ge=1)
+    """Replication of the topics Steward creates: 3 on a production cluster."""
     create_topics: bool = True
     """Create missing topics at start (off where an operator manages topics and ACLs)."""
 

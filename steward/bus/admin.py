@@ -48,7 +48,7 @@ def ensure_topics(kafka: KafkaSettings, wanted: tuple[T.Topic, ...] = T.ALL) -> 
     try:
         existing = set(admin.list_topics())
         new = [
-            NewTopic(t.full(kafka.topic_prefix), t.partitions, 1)
+            NewTopic(t.full(kafka.topic_prefix), t.partitions, kafka.replication_factor)
             for t in wanted
             if t.full(kafka.topic_prefix) not in existing
         ]
