@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
@@ -29,7 +30,7 @@ def create_app(settings: CollectorSettings, publisher: Publisher, registry: Coll
 
     @app.exception_handler(StewardError)
     async def steward_error(request: Request, exc: StewardError) -> JSONResponse:
-        headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
+        headers = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
         app.state.metrics.requests.labels(request.url.path, str(exc.status)).inc()
         return JSONResponse({"detail": exc.reason}, status_code=exc.status, headers=headers)
 

@@ -1,13 +1,16 @@
 """Ingest routes: OTLP/HTTP metrics and JSON inference batches.
 
-Each answers only after Kafka acknowledged everything it accepted; rejected
+Each answers 200 only after Kafka acknowledged everything it accepted; rejected
 items are dead-lettered with their reason in the same call. When Kafka cannot
-take the data the answer is 429/503 with Retry-After, and nothing is half-kept.
+take the data the answer is 429/503 with Retry-After; part of the request may
+already be in Kafka then, and the client's retry carries the same record ids,
+which downstream deduplication relies on.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -43,7 +46,7 @@ async def read_limited(request: Request, max_bytes: int) -> bytes:
 
 def _otlp_error(exc: StewardError, content_type: str) -> Response:
     body, media = otlp.status_body(exc.status, exc.reason, content_type)
-    headers = {"Retry-After": str(int(exc.retry_after))} if exc.retry_after else None
+    headers = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
     return Response(body, status_code=exc.status, media_type=media, headers=headers)
 
 

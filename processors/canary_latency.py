@@ -33,6 +33,7 @@ from steward.stream import Emit
 
 SOURCE = "/steward/processors/canary-latency"
 CHECK = "p95_latency_ratio"
+SERIES_TTL = timedelta(hours=1)
 
 
 class CanarySpec(BaseModel):
@@ -61,7 +62,8 @@ class State:
     windows: dict[WindowKey, dict[str, LatencyAgg]] = field(default_factory=dict)
     watermark: dict[tuple[str, str], datetime] = field(default_factory=dict)
     last_seen: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    cumulative: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
+    cumulative: dict[tuple[Any, ...], tuple[list[int], datetime]] = field(default_factory=dict)
+    """Last counts of each cumulative histogram series, and when they came (for pruning)."""
     fired: set[tuple[str, str, str]] = field(default_factory=set)
     late: int = 0
 
@@ -92,7 +94,7 @@ class CanaryLatency:
         if isinstance(record, InferenceRecord):
             observe = _sample(record.latency_ms)
         elif isinstance(record, MetricPoint) and record.name == spec.latency_metric:
-            observe = _metric_observer(state, record)
+            observe = _metric_observer(state, record, now)
             if observe is None:
                 return state, []
         else:
@@ -110,7 +112,11 @@ class CanaryLatency:
         return state, self._close(state, lambda k: state.watermark[k], only=key)
 
     def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
-        """Close windows of keys that went quiet: wall-clock silence of `grace` past the end."""
+        """Close windows of keys that went quiet: wall-clock silence of `grace` past the end.
+        Also forget cumulative series not seen for `SERIES_TTL` (their senders are gone)."""
+        for series, (_, seen) in list(state.cumulative.items()):
+            if now - seen > SERIES_TTL:
+                del state.cumulative[series]
         def quiet_until(key: tuple[str, str]) -> datetime | None:
             spec = self._spec_for_key(state, key)
             seen = state.last_seen.get(key)
@@ -185,7 +191,7 @@ def _sample(ms: float) -> Any:
     return lambda agg: agg.add_sample(ms)
 
 
-def _metric_observer(state: State, point: MetricPoint) -> Any:
+def _metric_observer(state: State, point: MetricPoint, now: datetime) -> Any:
     """How a latency metric point adds to a window (None: nothing to add)."""
     scale = UNIT_TO_MS.get(point.unit)
     if scale is None:
@@ -199,7 +205,7 @@ def _metric_observer(state: State, point: MetricPoint) -> Any:
     if point.temporality == "cumulative":
         series = (point.name, point.model, point.version, point.site, point.node,
                   tuple(sorted(point.attributes.items(), key=str)), point.start_ts)
-        counts, state.cumulative[series] = delta_counts(state.cumulative.get(series),
-                                                        counts), counts
+        prev = state.cumulative.get(series)
+        counts, state.cumulative[series] = delta_counts(prev and prev[0], counts), (counts, now)
     bounds = tuple(b * scale for b in h.bounds)
     return lambda agg: agg.add_histogram(bounds, counts)

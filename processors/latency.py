@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-UNIT_TO_MS = {"ms": 1.0, "s": 1000.0, "us": 0.001, "ns": 1e-6, "": 1.0, "1": 1.0}
+UNIT_TO_MS = {"ms": 1.0, "s": 1000.0, "us": 0.001, "ns": 1e-6, "": 1.0}
+"""Latency units understood; an empty unit is read as milliseconds."""
 
 
 @dataclass

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 Name = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$")
@@ -62,7 +68,7 @@ class InferenceRecord(_Identified):
     site: Name
     tier: Tier
     node: Name | None = None
-    ts: datetime
+    ts: AwareDatetime
     latency_ms: Annotated[float, Field(ge=0, le=3_600_000)]
     features: Features = Field(default_factory=dict)
     prediction: Scalar = None
@@ -105,8 +111,8 @@ class MetricPoint(_Identified):
     name: Annotated[str, StringConstraints(min_length=1, max_length=255)]
     kind: Literal["gauge", "sum", "histogram", "exponential_histogram", "summary"]
     unit: str = ""
-    ts: datetime
-    start_ts: datetime | None = None
+    ts: AwareDatetime
+    start_ts: AwareDatetime | None = None
     temporality: Literal["delta", "cumulative"] | None = None
     model: Name
     version: Name
@@ -127,7 +133,7 @@ class GpuSample(_Identified):
 
     schema_: Literal["steward.gpu.v1"] = Field("steward.gpu.v1", alias="schema")
     id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    ts: datetime
+    ts: AwareDatetime
     site: Name
     tier: Tier
     node: Name
@@ -153,7 +159,7 @@ class DeadLetter(Frozen):
     """A record Steward could not accept, kept with the reason and the original bytes."""
 
     schema_: Literal["steward.deadletter.v1"] = Field("steward.deadletter.v1", alias="schema")
-    ts: datetime
+    ts: AwareDatetime
     stage: str
     reason: str
     error_type: str

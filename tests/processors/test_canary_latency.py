@@ -130,3 +130,26 @@ def test_cumulative_histograms_are_differenced():
            point("2.0", [0, 0, 20], 2), point("1.0", [20, 0, 0], 40)]
     _, emits = run_steps(CanaryLatency([spec]), pts, T0)
     assert emits[0].event.get_data()["baseline"]["count"] == 20
+
+
+def test_cumulative_series_are_forgotten_after_an_hour_of_silence():
+    def point(at: float) -> MetricPoint:
+        return MetricPoint(
+            name="steward.inference.latency", kind="histogram", unit="ms",
+            temporality="cumulative", ts=T0 + timedelta(seconds=at), start_ts=T0,
+            model="fraud", version="1.0", site="eu-west-1", tier="cloud",
+            histogram={"bounds": [10.0], "counts": [5, 0], "count": 5})
+
+    proc = CanaryLatency([SPEC])
+    state, _ = run_steps(proc, [point(1)], T0)
+    assert len(state.cumulative) == 1
+    state, _ = proc.tick(state, T0 + timedelta(minutes=59))
+    assert len(state.cumulative) == 1
+    state, _ = proc.tick(state, T0 + timedelta(minutes=61))
+    assert state.cumulative == {}
+
+
+def test_naive_timestamps_are_refused_at_the_schema():
+    with pytest.raises(ValueError, match="timezone"):
+        InferenceRecord(model="fraud", version="1.0", site="s", tier="cloud",
+                        ts="2026-01-01T00:00:00", latency_ms=1)
