@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.steward-installed
 
-.PHONY: run test lint bench system-deps clean
+.PHONY: run test lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,21 +14,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Optional system tools the tests use when present (kcat: an independent Kafka client).
-system-deps:
-	@command -v kcat >/dev/null 2>&1 || { \
-	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    (apt-get update -qq && apt-get install -y -qq kcat >/dev/null) \
-	      || echo "note: could not install kcat; tests fall back to kafka-python's consumer"; \
-	  else echo "note: kcat not installed; tests fall back to kafka-python's consumer"; fi; }
-
 run: $(STAMP)
 	$(BIN)/steward up --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) system-deps
+test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
 
