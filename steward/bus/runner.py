@@ -73,10 +73,12 @@ class _Listener(ConsumerRebalanceListener):
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
             self._runner.states.pop(tp.partition, None)
+        self._runner.assigned = self._runner.assigned - set(revoked)
         if revoked:
             log.info("%s: partitions revoked: %s", self._runner.name, sorted(revoked))
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._runner.assigned = self._runner.assigned | set(assigned)
         if assigned:
             log.info("%s: partitions assigned: %s", self._runner.name, sorted(assigned))
 
@@ -100,6 +102,8 @@ class Runner:
         self.max_records = max_records
         self.tick_interval_s = tick_interval_s
         self.states: dict[int, Any] = {}
+        self.assigned: frozenset[TopicPartition] | set[TopicPartition] = frozenset()
+        """Partitions this member owns now (replaced, never mutated: safe to read)."""
         self._stop = threading.Event()
         self.ready = threading.Event()
 
