@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import logging
 from collections.abc import Callable
 
 from fastapi import FastAPI, Request
@@ -14,7 +14,10 @@ from collector.metrics import CollectorMetrics
 from collector.publish import Publisher
 from collector.settings import CollectorSettings
 from steward import __version__
+from steward.auth import Authenticator
 from steward.errors import StewardError
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: CollectorSettings, publisher: Publisher, registry: CollectorRegistry,
@@ -26,13 +29,17 @@ def create_app(settings: CollectorSettings, publisher: Publisher, registry: Coll
     app.state.publisher = publisher
     app.state.registry = registry
     app.state.metrics = CollectorMetrics(registry)
+    app.state.auth = Authenticator(settings.tokens)
+    if not app.state.auth.enabled:
+        log.warning("no ingest tokens configured: the collector accepts unauthenticated "
+                    "writes (set STEWARD_TOKENS; see `steward token new`)")
     app.include_router(ingest.router)
 
     @app.exception_handler(StewardError)
     async def steward_error(request: Request, exc: StewardError) -> JSONResponse:
-        headers = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
         app.state.metrics.requests.labels(request.url.path, str(exc.status)).inc()
-        return JSONResponse({"detail": exc.reason}, status_code=exc.status, headers=headers)
+        return JSONResponse({"detail": exc.reason}, status_code=exc.status,
+                            headers=ingest.error_headers(exc))
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from collector import otlp
 from steward import topics as T
+from steward.auth import check_sites
 from steward.codec import validation_reason
 from steward.errors import InvalidInput, PayloadTooLarge, StewardError
 from steward.schema import InferenceRecord
@@ -44,10 +45,19 @@ async def read_limited(request: Request, max_bytes: int) -> bytes:
     return otlp.read_body(body, request.headers.get("content-encoding"), max_bytes)
 
 
+def error_headers(exc: StewardError) -> dict[str, str]:
+    """Headers an error answer carries: when to retry, or how to authenticate."""
+    headers = {}
+    if exc.retry_after:
+        headers["Retry-After"] = str(math.ceil(exc.retry_after))
+    if exc.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="steward"'
+    return headers
+
+
 def _otlp_error(exc: StewardError, content_type: str) -> Response:
     body, media = otlp.status_body(exc.status, exc.reason, content_type)
-    headers = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
-    return Response(body, status_code=exc.status, media_type=media, headers=headers)
+    return Response(body, status_code=exc.status, media_type=media, headers=error_headers(exc))
 
 
 @router.post("/v1/metrics", summary="OTLP/HTTP metrics export (protobuf or JSON)")
@@ -55,9 +65,11 @@ async def export_metrics(request: Request) -> Response:
     ctx = request.app.state
     content_type = request.headers.get("content-type", PROTOBUF)
     try:
+        principal = ctx.auth.authenticate(request.headers.get("authorization"), "ingest")
         body = await read_limited(request, ctx.settings.max_body_bytes)
         req = otlp.parse_metrics(body, content_type)
         result = otlp.metrics_to_points(req)
+        check_sites(principal, {p.site for p in result.points})
         outs = ctx.publisher.messages(T.METRICS, result.points)
         outs += ctx.publisher.dead_letters(
             "collector.otlp.metrics", [(None, why, raw) for why, raw in result.dead])
@@ -78,6 +90,7 @@ async def ingest_inferences(request: Request) -> Response:
     others are not; rejected ones are listed with reasons and dead-lettered. 400 when
     nothing in the body could be accepted."""
     ctx = request.app.state
+    principal = ctx.auth.authenticate(request.headers.get("authorization"), "ingest")
     body = await read_limited(request, ctx.settings.max_body_bytes)
     items = _records_of(body)
     good: list[InferenceRecord] = []
@@ -87,6 +100,7 @@ async def ingest_inferences(request: Request) -> Response:
             good.append(InferenceRecord.model_validate(item))
         except ValidationError as exc:
             bad.append((i, validation_reason(exc), json.dumps(item, default=str).encode()))
+    check_sites(principal, {r.site for r in good})
     outs = ctx.publisher.messages(T.INFERENCE, good) + \
         ctx.publisher.dead_letters("collector.inferences", bad)
     await _publish(ctx, outs)

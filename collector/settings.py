@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from steward.auth import TokenSpec
 from steward.settings import KafkaSettings, env_config
 
 
@@ -18,3 +19,5 @@ class CollectorSettings(BaseSettings):
     """Largest request body accepted, measured after decompression (413 above)."""
     max_records_per_message: int = Field(2000, ge=1)
     retry_after_s: float = Field(5.0, gt=0)
+    tokens: list[TokenSpec] = Field(default_factory=list)
+    """Ingest tokens (hashed), e.g. from `steward token new`; none configured = auth off."""

@@ -16,6 +16,8 @@ app = typer.Typer(help="Steward: telemetry in, governed actions out.", no_args_i
                   pretty_exceptions_enable=False)
 events_app = typer.Typer(help="Look at the events Steward emitted.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
+token_app = typer.Typer(help="Issue access tokens.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 
 Bootstrap = Annotated[str | None, typer.Option(
     help="Use this Kafka (host:port,...) instead of starting the embedded broker.")]
@@ -141,6 +143,26 @@ def events_tail(
     logging.basicConfig(level=logging.WARNING)
     for line in tail(bootstrap_servers, topic, topic_prefix, from_beginning, count):
         typer.echo(line)
+
+
+@token_app.command("new")
+def token_new(
+    name: Annotated[str, typer.Option(help="Who holds it (logged, e.g. the node name).")],
+    scope: Annotated[list[str], typer.Option(help="ingest, read or admin (repeatable).")] =
+    ["ingest"],  # noqa: B006 - typer reads the default, nobody mutates it
+    site: Annotated[str | None, typer.Option(help="Bind to one site's records.")] = None,
+) -> None:
+    """Print a new token (give it to the node) and its hashed entry (add it to STEWARD_TOKENS)."""
+    from steward.auth import TokenSpec, new_token
+
+    bad = sorted(set(scope) - {"ingest", "read", "admin"})
+    if bad:
+        raise typer.BadParameter(f"unknown scope(s) {', '.join(bad)}; use ingest, read, admin")
+    token, spec = new_token(name, scope, site)  # type: ignore[arg-type]
+    typer.echo(f"token: {token}")
+    entry = TokenSpec.model_validate(spec).model_dump(mode="json")
+    entry["scopes"] = sorted(entry["scopes"])
+    typer.echo(f"entry: {json.dumps(entry)}")
 
 
 def main() -> None:

@@ -32,6 +32,18 @@ class UnsupportedMediaType(InvalidInput):
     status = 415
 
 
+class Unauthorized(StewardError):
+    """No credentials, or credentials nobody issued."""
+
+    status = 401
+
+
+class Forbidden(StewardError):
+    """Valid credentials that do not allow this (scope, or a site the token is not bound to)."""
+
+    status = 403
+
+
 class Unavailable(StewardError):
     """A dependency (the broker, the store) cannot take work now; retry later."""
 
