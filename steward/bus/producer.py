@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,12 +30,21 @@ class Out:
 class Producer:
     """Thread-safe wrapper; `send_all` returns only once every message is acknowledged."""
 
-    def __init__(self, kafka: KafkaSettings, *, retry_after_s: float = 5.0) -> None:
+    def __init__(self, kafka: KafkaSettings, *, retry_after_s: float = 5.0,
+                 open_circuit_s: float = 1.0) -> None:
         self._kafka = kafka
         self._retry_after = retry_after_s
+        self._open_circuit_s = open_circuit_s
         self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()
+        self._failed_at = -1e9
+        self._last_error = ""
 
     def _get(self) -> KafkaProducer:
+        with self._lock:
+            return self._get_locked()
+
+    def _get_locked(self) -> KafkaProducer:
         if self._producer is None:
             try:
                 self._producer = KafkaProducer(
@@ -57,6 +67,17 @@ class Producer:
         """Produce every message and wait for all acks; raise `Backpressure`/`Unavailable`."""
         if not outs:
             return
+        if time.monotonic() - self._failed_at < self._open_circuit_s:
+            # Kafka just failed us: answer at once instead of tying up a thread per request.
+            raise Unavailable(f"Kafka unavailable (last error: {self._last_error})",
+                              retry_after=self._retry_after)
+        try:
+            self._send(outs, timeout_s)
+        except Unavailable as exc:
+            self._failed_at, self._last_error = time.monotonic(), exc.reason[:200]
+            raise
+
+    def _send(self, outs: Sequence[Out], timeout_s: float | None) -> None:
         producer = self._get()
         deadline = time.monotonic() + (timeout_s or self._kafka.ack_timeout_s)
         try:
@@ -72,8 +93,20 @@ class Producer:
                 f"Kafka did not acknowledge in time: {exc}", retry_after=self._retry_after
             ) from exc
         except KafkaError as exc:
+            # An idempotent producer can be left in a fatal state (e.g. UnknownProducerId after
+            # a broker lost its state): start over with a fresh one on the next call.
+            self._reset()
             raise Unavailable(f"Kafka refused the write: {exc}",
                               retry_after=self._retry_after) from exc
+
+    def _reset(self) -> None:
+        with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=0)
+            except KafkaError as exc:  # it is already broken; closing is best effort
+                log.debug("closing a failed producer: %s", exc)
 
     def close(self, timeout_s: float = 5.0) -> None:
         if self._producer is not None:

@@ -44,6 +44,16 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
 
 
 @pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A broker of this test's own, to stop and start again (same port)."""
+    b = EmbeddedBroker(free_port(), log_file=tmp_path / "own-broker.log").start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
 def kafka(broker: EmbeddedBroker) -> KafkaSettings:
     """Settings with a topic prefix of this test's own; its topics are created."""
     settings = KafkaSettings(bootstrap_servers=broker.bootstrap_servers,
@@ -101,11 +111,12 @@ def services() -> Iterator[list[Any]]:
 
 @pytest.fixture
 def start_collector(kafka: KafkaSettings, services: list[Any]) -> Callable[..., ServerThread]:
-    def start(**overrides: Any) -> ServerThread:
-        settings = CollectorSettings(kafka=kafka, **overrides)
-        producer = Producer(kafka)
+    def start(kafka_settings: KafkaSettings | None = None, **overrides: Any) -> ServerThread:
+        k = kafka_settings or kafka
+        settings = CollectorSettings(kafka=k, **overrides)
+        producer = Producer(k, retry_after_s=settings.retry_after_s)
         services.append(producer)
-        publisher = Publisher(producer, kafka.topic_prefix, settings.max_records_per_message)
+        publisher = Publisher(producer, k.topic_prefix, settings.max_records_per_message)
         app = create_collector(settings, publisher, CollectorRegistry(), ready=lambda: True)
         server = ServerThread(app).start()
         services.append(server)
@@ -174,5 +185,6 @@ def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def topic_reader(broker: EmbeddedBroker) -> Callable[[str], list[dict[str, Any]]]:
-    return lambda topic: read_topic(broker.bootstrap_servers, topic)
+def topic_reader(broker: EmbeddedBroker) -> Callable[..., list[dict[str, Any]]]:
+    """`topic_reader(name)` on the session broker, or `topic_reader(name, bootstrap)`."""
+    return lambda topic, bootstrap=None: read_topic(bootstrap or broker.bootstrap_servers, topic)
