@@ -7,7 +7,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Gauge
 
-from api.routers import events, health, metrics
+from api.routers import events, health, inferences, metrics
 from api.store import Store
 from steward import __version__
 
@@ -22,6 +22,9 @@ def create_app(store: Store, registry: CollectorRegistry,
     app.state.checks = checks
     stored = Gauge("steward_store_events", "Events held in the store.", registry=registry)
     stored.set_function(store.count_events)
-    for router in (health.router, events.router, metrics.router):
+    records = Gauge("steward_store_inference_records", "Inference records held in the store.",
+                    registry=registry)
+    records.set_function(store.count_inferences)
+    for router in (health.router, events.router, inferences.router, metrics.router):
         app.include_router(router)
     return app

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from api.app import create_app
 from api.settings import ApiSettings
-from api.sink import EventSink
+from api.sink import EventSink, InferenceSink
 from api.store import Store
 from steward.bus.admin import is_reachable
 from steward.bus.metrics import StreamMetrics
@@ -26,20 +26,26 @@ def main(settings: ApiSettings) -> None:
     store = Store(settings.db_path)
     registry = CollectorRegistry()
     producer = Producer(settings.kafka)
-    runner = Runner(EventSink(store), kafka=settings.kafka, group_id=settings.sink_group,
-                    producer=producer, metrics=StreamMetrics(registry))
+    metrics = StreamMetrics(registry)
+    runners = [Runner(sink, kafka=settings.kafka, group_id=f"{settings.sink_group}-{sink.name}",
+                      producer=producer, metrics=metrics)
+               for sink in (EventSink(store), InferenceSink(store))]
     stop = threading.Event()
-    sink = threading.Thread(target=supervise, args=(runner, stop), name="sink", daemon=True)
+    threads = [threading.Thread(target=supervise, args=(r, stop), name=r.name, daemon=True)
+               for r in runners]
     checks = {"store": store.ping, "broker": cached(lambda: is_reachable(settings.kafka)),
-              "sink": sink.is_alive}
+              "sinks": lambda: all(t.is_alive() for t in threads)}
     app = create_app(store, registry, checks)
-    sink.start()
+    for t in threads:
+        t.start()
     log.info("API on http://%s:%d, store %s", settings.host, settings.port, settings.db_path)
     try:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         stop.set()
-        runner.stop()
-        sink.join(timeout=15)
+        for r in runners:
+            r.stop()
+        for t in threads:
+            t.join(timeout=15)
         producer.close()
         store.close()

@@ -18,3 +18,9 @@ class EventsPage(BaseModel):
         description="Pass as `after` for the next page, or later to tail new events"
     )
     has_more: bool = Field(description="True when more events match right now")
+
+
+class InferencesPage(BaseModel):
+    records: list[dict[str, Any]] = Field(description="Inference records as ingested")
+    next_after: int = Field(description="Pass as `after` for the next page")
+    has_more: bool

@@ -1,4 +1,5 @@
-"""The sink: events from Kafka into the store, as a stage of the shared runner."""
+"""The sinks: events and inference records from Kafka into the store, as stages of the
+shared runner."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from api.store import EventRow, Store
 from steward import topics as T
-from steward.schema import to_json
+from steward.schema import InferenceRecord, to_json
 from steward.stream import Source
 
 
@@ -37,3 +38,16 @@ class EventSink:
 
     def write(self, events: Sequence[tuple[CloudEvent, Source]]) -> None:
         self.store.insert_events([row_of(ev, src) for ev, src in events])
+
+
+class InferenceSink:
+    """Stores every inference record once (by record id): the telemetry behind verdicts."""
+
+    name = "telemetry-sink"
+    inputs = (T.INFERENCE,)
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def write(self, records: Sequence[tuple[InferenceRecord, Source]]) -> None:
+        self.store.insert_inferences([(r, src.partition, src.offset) for r, src in records])

@@ -1,7 +1,7 @@
 """The DuckDB store. One process owns the file (DuckDB allows one read-write
-process); inside it, the sink thread writes and request threads read, each
-through its own cursor. Events are stored once per (source, id), so redelivered
-events change nothing.
+process); inside it, the sink threads write and request threads read, each
+through its own cursor. Events are stored once per (source, id) and inference
+records once per id, so redelivered or retried input changes nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+
+from steward.schema import InferenceRecord
 
 SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS events_seq;
@@ -36,7 +38,28 @@ CREATE TABLE IF NOT EXISTS events (
     stored_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (source, id)
 );
+CREATE SEQUENCE IF NOT EXISTS inferences_seq;
+CREATE TABLE IF NOT EXISTS inferences (
+    seq BIGINT DEFAULT nextval('inferences_seq'),
+    id VARCHAR PRIMARY KEY,
+    model VARCHAR NOT NULL,
+    version VARCHAR NOT NULL,
+    site VARCHAR NOT NULL,
+    tier VARCHAR NOT NULL,
+    node VARCHAR,
+    ts TIMESTAMPTZ NOT NULL,
+    latency_ms DOUBLE NOT NULL,
+    error BOOLEAN NOT NULL,
+    sample_rate DOUBLE NOT NULL,
+    record JSON NOT NULL,
+    kafka_partition INTEGER,
+    kafka_offset BIGINT,
+    stored_at TIMESTAMPTZ NOT NULL
+);
 """
+INFERENCE_COLUMNS = ["id", "model", "version", "site", "tier", "node", "ts", "latency_ms",
+                     "error", "sample_rate", "record", "kafka_partition", "kafka_offset",
+                     "stored_at"]
 
 COLUMNS = ["id", "source", "type", "subject", "time", "model", "site", "event", "topic",
            "kafka_partition", "kafka_offset", "stored_at"]
@@ -66,6 +89,19 @@ class EventQuery:
     subject: str | None = None
     model: str | None = None
     site: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: int = 0
+    limit: int = 100
+
+
+@dataclass(frozen=True)
+class InferenceQuery:
+    model: str | None = None
+    version: str | None = None
+    site: str | None = None
+    tier: str | None = None
+    node: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     after: int = 0
@@ -109,36 +145,67 @@ class Store:
               json.dumps(r.event), r.topic, r.kafka_partition, r.kafka_offset, stamp]
              for r in rows], columns=COLUMNS,
         ).drop_duplicates(subset=["source", "id"])
-        cols = ", ".join(COLUMNS)
+        return self._insert("events", frame)
+
+    def insert_inferences(self, rows: Sequence[tuple[InferenceRecord, int | None, int | None]],
+                          now: datetime | None = None) -> int:
+        """Store (record, partition, offset) rows once per record id; returns rows added."""
+        if not rows:
+            return 0
+        stamp = now or datetime.now(UTC)
+        frame = pd.DataFrame(
+            [[r.id, r.model, r.version, r.site, r.tier, r.node, r.ts, r.latency_ms, r.error,
+              r.sample_rate, r.model_dump_json(by_alias=True), partition, offset, stamp]
+             for r, partition, offset in rows], columns=INFERENCE_COLUMNS,
+        ).drop_duplicates(subset=["id"])
+        return self._insert("inferences", frame)
+
+    def _insert(self, table: str, frame: pd.DataFrame) -> int:
+        """One set-based INSERT (no executemany), skipping rows whose key is stored already."""
+        cols = ", ".join(frame.columns)
         with self._write_lock, self.cursor() as cur:
             cur.register("incoming", frame)
             try:
-                (added,) = cur.execute(f"INSERT INTO events ({cols}) SELECT {cols} FROM incoming "
-                                       "ON CONFLICT DO NOTHING").fetchone()
+                (added,) = cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} "
+                                       "FROM incoming ON CONFLICT DO NOTHING").fetchone()
             finally:
                 cur.unregister("incoming")
         return int(added)
 
     def query_events(self, q: EventQuery) -> list[tuple[int, dict[str, Any]]]:
         """Events matching `q`, oldest first, after the `after` cursor: (seq, CloudEvent JSON)."""
-        where, args = ["seq > ?"], [q.after]
-        for col in ("type", "source", "subject", "model", "site"):
-            value = getattr(q, col)
-            if value is not None:
-                where.append(f"{col} = ?")
-                args.append(value)
-        if q.since is not None:
-            where.append("time >= ?")
-            args.append(q.since)
-        if q.until is not None:
-            where.append("time < ?")
-            args.append(q.until)
-        sql = (f"SELECT seq, event FROM events WHERE {' AND '.join(where)} "
-               f"ORDER BY seq LIMIT ?")
-        with self.cursor() as cur:
-            rows = cur.execute(sql, [*args, q.limit]).fetchall()
-        return [(seq, json.loads(event)) for seq, event in rows]
+        filters = {c: getattr(q, c) for c in ("type", "source", "subject", "model", "site")}
+        return self._page("events", "event", "time", filters, q.since, q.until, q.after, q.limit)
 
     def count_events(self) -> int:
         with self.cursor() as cur:
             return cur.execute("SELECT count(*) FROM events").fetchone()[0]
+
+    def count_inferences(self) -> int:
+        with self.cursor() as cur:
+            return cur.execute("SELECT count(*) FROM inferences").fetchone()[0]
+
+    def query_inferences(self, q: InferenceQuery) -> list[tuple[int, dict[str, Any]]]:
+        """Inference records matching `q`, in arrival order after the `after` cursor."""
+        filters = {c: getattr(q, c) for c in ("model", "version", "site", "tier", "node")}
+        return self._page("inferences", "record", "ts", filters, q.since, q.until, q.after,
+                          q.limit)
+
+    def _page(self, table: str, doc: str, time_col: str, filters: dict[str, Any],
+              since: datetime | None, until: datetime | None, after: int,
+              limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Keyset paging by `seq` with equality filters and a time range; column names are
+        ours, values are bound parameters."""
+        where, args = ["seq > ?"], [after]
+        for col, value in filters.items():
+            if value is not None:
+                where.append(f"{col} = ?")
+                args.append(value)
+        for op, bound in ((">=", since), ("<", until)):
+            if bound is not None:
+                where.append(f"{time_col} {op} ?")
+                args.append(bound)
+        sql = f"SELECT seq, {doc} FROM {table} WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        with self.cursor() as cur:
+            rows = cur.execute(sql, [*args, limit]).fetchall()
+        return [(seq, json.loads(value)) for seq, value in rows]

@@ -19,7 +19,7 @@ from kafka import KafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from api.app import create_app as create_api
-from api.sink import EventSink
+from api.sink import EventSink, InferenceSink
 from api.store import Store
 from collector.app import create_app as create_collector
 from collector.publish import Publisher
@@ -145,6 +145,7 @@ def start_api(start_runner: Callable[..., Runner], services: list[Any],
         store = Store(tmp_path / "steward.duckdb")
         services.append(store)
         start_runner(EventSink(store))
+        start_runner(InferenceSink(store))
         app = create_api(store, CollectorRegistry(), {"store": store.ping})
         server = ServerThread(app).start()
         services.append(server)

@@ -107,3 +107,20 @@ def test_http_edge_answers_4xx_with_reasons(kafka, start_collector, topic_reader
     dead = wait(lambda: (m := topic_reader(T.DEADLETTER.full(kafka.topic_prefix)))
                 and len(m) == 2 and m, what="both invalid records dead-lettered")
     assert all(json.loads(d["value"])["stage"] == "collector.inferences" for d in dead)
+
+
+def test_retried_records_are_stored_once_and_served(kafka, start_collector, start_api, wait):
+    collector = start_collector()
+    api, store = start_api()
+    first = batch("1", 10.0, 30)
+    for attempt in (first, first[:10], first):  # a client retrying after lost answers
+        assert httpx.post(f"{collector.url}/v1/inferences", json=attempt).status_code == 200
+    no_id = {k: v for k, v in first[0].items() if k != "id"}
+    for _ in range(2):  # no id: the derived content id makes the retry a duplicate too
+        httpx.post(f"{collector.url}/v1/inferences", json=[no_id])
+    wait(lambda: store.count_inferences() == 31, what="31 distinct records stored")
+    page = httpx.get(f"{api.url}/inferences", params={"version": "1", "limit": 1000}).json()
+    ids = [r["id"] for r in page["records"]]
+    assert len(ids) == 31 and sorted(ids[:30]) == sorted(r["id"] for r in first)
+    assert httpx.get(f"{api.url}/inferences", params={"site": "elsewhere"}).json()[
+        "records"] == []
