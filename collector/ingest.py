@@ -1,4 +1,4 @@
-"""Ingest routes: OTLP/HTTP metrics and JSON inference batches.
+"""Ingest routes: OTLP/HTTP metrics, traces and logs, and JSON inference batches.
 
 Each answers 200 only after Kafka acknowledged everything it accepted; rejected
 items are dead-lettered with their reason in the same call. When Kafka cannot
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -19,6 +20,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from collector import otlp
+from collector.otlp_inference import logs_to_records, spans_to_records
+from collector.otlp_metrics import metrics_to_points
 from steward import topics as T
 from steward.auth import check_sites
 from steward.codec import validation_reason
@@ -62,25 +65,48 @@ def _otlp_error(exc: StewardError, content_type: str) -> Response:
 
 @router.post("/v1/metrics", summary="OTLP/HTTP metrics export (protobuf or JSON)")
 async def export_metrics(request: Request) -> Response:
+    """Each data point becomes a metric point on the metrics topic."""
+    return await _otlp_export(request, otlp.METRICS, metrics_to_points, T.METRICS)
+
+
+@router.post("/v1/traces", summary="OTLP/HTTP traces export (protobuf or JSON)")
+async def export_traces(request: Request) -> Response:
+    """Inference spans become inference records; other spans are ignored."""
+    return await _otlp_export(request, otlp.TRACES, spans_to_records, T.INFERENCE)
+
+
+@router.post("/v1/logs", summary="OTLP/HTTP logs export (protobuf or JSON)")
+async def export_logs(request: Request) -> Response:
+    """Inference log records become inference records; other log records are ignored."""
+    return await _otlp_export(request, otlp.LOGS, logs_to_records, T.INFERENCE)
+
+
+async def _otlp_export(request: Request, signal: otlp.Signal,
+                       to_records: Callable[[Any], otlp.MappingResult], topic: T.Topic
+                       ) -> Response:
+    """One OTLP export: authenticate, read, parse, map, check sites, publish and wait for
+    Kafka's ack, then answer (partial success when items were rejected). Errors are
+    google.rpc.Status bodies in the request's encoding."""
     ctx = request.app.state
+    route = f"/v1/{signal.name}"
     content_type = request.headers.get("content-type", PROTOBUF)
     try:
         principal = ctx.auth.authenticate(request.headers.get("authorization"), "ingest")
         body = await read_limited(request, ctx.settings.max_body_bytes)
-        req = otlp.parse_metrics(body, content_type)
-        result = otlp.metrics_to_points(req)
-        check_sites(principal, {p.site for p in result.points})
-        outs = ctx.publisher.messages(T.METRICS, result.points)
+        result = to_records(signal.parse(body, content_type))
+        check_sites(principal, {r.site for r in result.records})
+        outs = ctx.publisher.messages(topic, result.records)
         outs += ctx.publisher.dead_letters(
-            "collector.otlp.metrics", [(None, why, raw) for why, raw in result.dead])
+            f"collector.otlp.{signal.name}", [(None, why, raw) for why, raw in result.dead])
         await _publish(ctx, outs)
     except StewardError as exc:
-        ctx.metrics.requests.labels("/v1/metrics", str(exc.status)).inc()
+        ctx.metrics.requests.labels(route, str(exc.status)).inc()
         return _otlp_error(exc, content_type)
-    ctx.metrics.records.labels("metrics", "accepted").inc(len(result.points))
-    ctx.metrics.records.labels("metrics", "rejected").inc(result.rejected)
-    ctx.metrics.requests.labels("/v1/metrics", "200").inc()
-    return Response(otlp.metrics_response(result.rejected, result.message, content_type),
+    for outcome, n in (("accepted", len(result.records)), ("rejected", result.rejected),
+                       ("ignored", result.ignored)):
+        ctx.metrics.records.labels(signal.name, outcome).inc(n)
+    ctx.metrics.requests.labels(route, "200").inc()
+    return Response(signal.response(result.rejected, result.message, content_type),
                     media_type=otlp.response_media_type(content_type))
 
 

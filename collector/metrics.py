@@ -13,7 +13,8 @@ class CollectorMetrics:
         )
         self.records = Counter(
             "steward_collector_records_total",
-            "Records received, by signal and outcome (accepted, rejected).",
+            "Items received (records, data points, spans, log records), by signal and "
+            "outcome (accepted, rejected, ignored: not for Steward).",
             ["signal", "outcome"], registry=registry,
         )
         self.publish_seconds = Histogram(

@@ -20,11 +20,11 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 
 from collector.otlp import (
     metrics_response,
-    metrics_to_points,
     parse_metrics,
     read_body,
     status_body,
 )
+from collector.otlp_metrics import metrics_to_points
 from steward.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from steward.schema import Histogram
 
@@ -72,8 +72,8 @@ def points_of(raw: bytes, content_type: str = JSON_CT):
 def test_official_example_maps_every_kind(example):
     result = points_of(example)
     assert (result.rejected, result.errors) == (0, [])
-    by_name = {p.name: p for p in result.points}
-    assert Counter(p.kind for p in result.points) == {
+    by_name = {p.name: p for p in result.records}
+    assert Counter(p.kind for p in result.records) == {
         "sum": 1, "gauge": 1, "histogram": 1, "exponential_histogram": 1}
 
     counter = by_name["my.counter"]
@@ -98,11 +98,11 @@ def test_official_example_maps_every_kind(example):
                           sum=10.0, min=0.0, max=5.0)
     assert sum(e.counts) == e.count
 
-    for p in result.points:
+    for p in result.records:
         assert (p.model, p.version, p.site, p.tier) == ("my.service", "unknown", "default",
                                                         "cloud")
         assert (p.node, p.service) == (None, "my.service")
-    assert len({p.id for p in result.points}) == 4
+    assert len({p.id for p in result.records}) == 4
 
 
 def test_protobuf_encoding_gives_the_same_points_and_ids(example):
@@ -110,8 +110,8 @@ def test_protobuf_encoding_gives_the_same_points_and_ids(example):
     as_protobuf = parse_metrics(example, JSON_CT).SerializeToString()
     from_pb = points_of(as_protobuf, PB_CT)
     assert from_pb == from_json
-    assert [p.id for p in from_pb.points] == [p.id for p in from_json.points]
-    assert [p.id for p in points_of(example).points] == [p.id for p in from_json.points]
+    assert [p.id for p in from_pb.records] == [p.id for p in from_json.records]
+    assert [p.id for p in points_of(example).records] == [p.id for p in from_json.records]
 
 
 def test_content_type_parameters_and_case_are_ignored(example):
@@ -159,7 +159,7 @@ def test_json_quirks_ids_strings_enums_unknown_fields():
 
     result = metrics_to_points(req)
     assert result.rejected == 0
-    requests, queue = result.points
+    requests, queue = result.records
     # the point's steward.model/version beat service.name/version; the resource's
     # steward.site beats cloud.region; node from host.name
     assert (requests.model, requests.version, requests.site, requests.tier) == (
@@ -188,7 +188,7 @@ def test_summary_and_bucketless_histogram():
         {"name": "sizes", "histogram": {"aggregationTemporality": 2, "dataPoints": [
             {"timeUnixNano": T_NS, "count": "5", "sum": 12.5}]}},
     ]))
-    summary, sizes = points_of(raw).points
+    summary, sizes = points_of(raw).records
     assert (summary.kind, summary.value, summary.temporality) == ("summary", 2.5, None)  # 10/4
     assert summary.attributes == {"quantile.0.5": 2.0, "quantile.0.99": 4.0}
     # no buckets at all: one bucket (-inf, +inf) holding every value
@@ -207,7 +207,7 @@ def test_exponential_histogram_with_negative_buckets_and_scale_1():
             "positive": {"offset": -1, "bucketCounts": ["1", "3"]},
             "negative": {"offset": 0, "bucketCounts": ["2"]},
         }]}}]))
-    (point,) = points_of(raw).points
+    (point,) = points_of(raw).records
     r2 = math.sqrt(2)
     assert point.histogram.bounds == pytest.approx([-r2, -1.0, 0.0, 1 / r2, 1.0, r2])
     assert point.histogram.counts == [0, 2, 4, 0, 1, 3, 0]
@@ -234,7 +234,7 @@ def test_real_sdk_export_maps(shared_data):
     provider.shutdown()
 
     result = points_of(raw, PB_CT)
-    by_name = {p.name: p for p in result.points}
+    by_name = {p.name: p for p in result.records}
     assert result.rejected == 0
     assert (by_name["reqs"].value, by_name["reqs"].temporality) == (3.0, "cumulative")
     lat = by_name["lat"].histogram
@@ -326,7 +326,7 @@ def test_bad_points_are_rejected_alone():
         ([s("service.name", "my service")], [gauge("spaced", {"timeUnixNano": T_NS, "asInt": 1})]),
     )
     result = points_of(raw)
-    assert [p.name for p in result.points] == ["good"]
+    assert [p.name for p in result.records] == ["good"]
     assert result.rejected == 2
     assert len(result.errors) == 2
     assert result.errors[0].startswith("metric 'bad': value:")
@@ -347,7 +347,7 @@ def test_points_without_time_model_or_valid_shape_are_rejected():
         ([], [gauge("anon", {"timeUnixNano": T_NS, "asDouble": 1})]),
     )
     result = points_of(raw)
-    assert (result.points, result.rejected) == ([], 3)
+    assert (result.records, result.rejected) == ([], 3)
     assert result.errors[0] == "metric 'no-ts': missing timeUnixNano"
     assert "3 bucket counts for 1 bounds" in result.errors[1]
     assert result.errors[2] == ("metric 'anon': no model: set steward.model or the "
@@ -361,7 +361,7 @@ def test_no_recorded_value_points_are_skipped_not_rejected():
         {"timeUnixNano": T_NS, "asDouble": 2, "flags": 0},
     )]))
     result = points_of(raw)
-    assert (result.rejected, [p.value for p in result.points]) == (0, [2.0])
+    assert (result.rejected, result.ignored, [p.value for p in result.records]) == (0, 1, [2.0])
 
 
 # --- answers ----------------------------------------------------------------------------

@@ -168,11 +168,50 @@ def check_otel_sdk(done: subprocess.CompletedProcess[str], records: Any) -> None
     assert (h["min"], h["max"]) == (9.8, 31.0)
 
 
+def check_curl_otlp_traces(done: subprocess.CompletedProcess[str], records: Any) -> None:
+    assert json.loads(done.stdout) == {}, done.stdout  # the child span is ignored, not rejected
+    got = records(T.INFERENCE, 2)
+    assert len(got) == 2
+    assert {key for key, _ in got} == {"fraud-detector/store-042"}
+    by_id = {r["id"]: r for _, r in got}
+    span_id = "span-5b8efff798038103d269b633813fc60ceee19b7ec3c1b174"
+    assert set(by_id) == {span_id, "fd-edge-box-7-000003"}
+    identity = {"schema": "steward.inference.v1", "model": "fraud-detector",
+                "version": "1.5.0", "site": "store-042", "tier": "edge", "node": "edge-box-7"}
+    assert by_id[span_id] == {
+        **identity, "id": span_id, "ts": "2026-01-01T00:00:00.038200Z", "latency_ms": 38.2,
+        "features": {"amount": 129.9, "country": "DE", "card_present": True},
+        "prediction": 0.07, "label": None, "error": False, "sample_rate": 1.0}
+    assert by_id["fd-edge-box-7-000003"] == {
+        **identity, "id": "fd-edge-box-7-000003", "ts": "2026-01-01T00:00:01.250000Z",
+        "latency_ms": 250.0, "features": {"amount": 15.0}, "prediction": None,
+        "label": None, "error": True, "sample_rate": 0.1}
+
+
+def check_otel_sdk_traces(done: subprocess.CompletedProcess[str], records: Any) -> None:
+    got = records(T.INFERENCE, 2)
+    assert len(got) == 2, got
+    assert {key for key, _ in got} == {"churn-model/eu-west-1"}
+    by_pred = {r["prediction"]: r for _, r in got}
+    assert set(by_pred) == {"stay", "leave"}
+    assert by_pred["stay"]["features"] == {"tenure_months": 14, "plan": "pro"}
+    assert by_pred["leave"]["features"] == {"tenure_months": 2, "plan": "free"}
+    for r in by_pred.values():
+        assert (r["model"], r["version"], r["site"], r["tier"], r["node"]) == \
+            ("churn-model", "3.2.1", "eu-west-1", "cloud", None)
+        assert re.fullmatch(r"span-[0-9a-f]{48}", r["id"]), r["id"]  # trace id + span id
+        assert (r["error"], r["sample_rate"], r["label"]) == (False, 1.0, None)
+        assert 0 <= r["latency_ms"] < 1000
+    assert by_pred["stay"]["id"] != by_pred["leave"]["id"]
+
+
 CHECKS: dict[str, Callable[[subprocess.CompletedProcess[str], Any], None]] = {
     "ingest-curl-inferences": check_curl_inferences,
     "ingest-curl-gzip": check_curl_gzip,
     "ingest-curl-otlp-json": check_curl_otlp_json,
     "ingest-otel-sdk": check_otel_sdk,
+    "ingest-curl-otlp-traces": check_curl_otlp_traces,
+    "ingest-otel-sdk-traces": check_otel_sdk_traces,
 }
 
 
