@@ -29,7 +29,7 @@ from steward.schema import (
     Window,
     make_event,
 )
-from steward.stream import Emit
+from steward.stream import Emit, Source
 
 SOURCE = "/steward/processors/canary-latency"
 CHECK = "p95_latency_ratio"
@@ -64,6 +64,8 @@ class State:
     last_seen: dict[tuple[str, str], datetime] = field(default_factory=dict)
     cumulative: dict[tuple[Any, ...], tuple[list[int], datetime]] = field(default_factory=dict)
     """Last counts of each cumulative histogram series, and when they came (for pruning)."""
+    held: dict[WindowKey, dict[str, int]] = field(default_factory=dict)
+    """Per open window, the lowest offset per topic of the records in it."""
     fired: set[tuple[str, str, str]] = field(default_factory=set)
     late: int = 0
 
@@ -87,7 +89,16 @@ class CanaryLatency:
                 return s
         return None
 
-    def step(self, state: State, record: Any, now: datetime) -> tuple[State, list[Emit]]:
+    def hold(self, state: State) -> dict[str, int]:
+        """The lowest offset per topic that an open window still needs."""
+        low: dict[str, int] = {}
+        for offsets in state.held.values():
+            for topic, offset in offsets.items():
+                low[topic] = min(offset, low.get(topic, offset))
+        return low
+
+    def step(self, state: State, record: Any, now: datetime,
+             src: Source) -> tuple[State, list[Emit]]:
         spec = self._spec(record.model, record.version, record.site)
         if spec is None:
             return state, []
@@ -105,8 +116,10 @@ class CanaryLatency:
                 key, start):
             state.late += 1
             return state, []
-        observe(state.windows.setdefault((*key, start), {}).setdefault(
-            record.version, LatencyAgg()))
+        wkey = (*key, start)
+        observe(state.windows.setdefault(wkey, {}).setdefault(record.version, LatencyAgg()))
+        held = state.held.setdefault(wkey, {})
+        held.setdefault(src.topic, src.offset)  # records arrive in offset order: first is lowest
         state.watermark[key] = max(record.ts, state.watermark.get(key, record.ts))
         state.last_seen[key] = now
         return state, self._close(state, lambda k: state.watermark[k], only=key)
@@ -147,6 +160,7 @@ class CanaryLatency:
             if end + timedelta(seconds=spec.grace_s) > until:
                 continue
             aggs = state.windows.pop(wkey)
+            state.held.pop(wkey, None)
             emit = self._judge(state, spec, site, Window(start=start, end=end), aggs)
             if emit is not None:
                 emits.append(emit)

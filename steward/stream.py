@@ -4,6 +4,10 @@ A processor is a pure step over one partition's state: `(state, record) ->
 (state, emits)`, plus a `tick` that lets time close windows when traffic stops.
 Tests drive it with lists; the runner drives it with Kafka. A sink writes a
 batch of events somewhere durable and raises if it could not.
+
+State lives in memory. A processor that keeps records in open windows says, with
+`hold`, the lowest offset per topic it still needs; the runner never commits past
+it, so after a crash the replay from the committed offset rebuilds those windows.
 """
 
 from __future__ import annotations
@@ -48,9 +52,14 @@ class Processor(Protocol, Generic[S]):
 
     def initial_state(self) -> S: ...
 
-    def step(self, state: S, record: Any, now: datetime) -> tuple[S, list[Emit]]: ...
+    def step(self, state: S, record: Any, now: datetime,
+             src: Source) -> tuple[S, list[Emit]]: ...
 
     def tick(self, state: S, now: datetime) -> tuple[S, list[Emit]]: ...
+
+    def hold(self, state: S) -> dict[str, int]:
+        """Per topic, the lowest offset that open state still needs ({}: none)."""
+        ...
 
 
 class Sink(Protocol):
@@ -68,8 +77,8 @@ def run_steps(
     """Fold `records` through `processor` (then one tick): the list-in, list-out harness."""
     st = processor.initial_state() if state is None else state
     out: list[Emit] = []
-    for record in records:
-        st, emits = processor.step(st, record, now)
+    for offset, record in enumerate(records):
+        st, emits = processor.step(st, record, now, Source("list", 0, offset))
         out.extend(emits)
     st, emits = processor.tick(st, now)
     out.extend(emits)

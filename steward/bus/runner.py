@@ -73,6 +73,8 @@ class _Listener(ConsumerRebalanceListener):
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
             self._runner.states.pop(tp.partition, None)
+            self._runner.positions.pop(tp, None)
+            self._runner.committed.pop(tp, None)
         self._runner.assigned = self._runner.assigned - set(revoked)
         if revoked:
             log.info("%s: partitions revoked: %s", self._runner.name, sorted(revoked))
@@ -102,10 +104,14 @@ class Runner:
         self.max_records = max_records
         self.tick_interval_s = tick_interval_s
         self.states: dict[int, Any] = {}
+        self.positions: dict[TopicPartition, int] = {}
+        self.committed: dict[TopicPartition, int] = {}
         self.assigned: frozenset[TopicPartition] | set[TopicPartition] = frozenset()
         """Partitions this member owns now (replaced, never mutated: safe to read)."""
         self._stop = threading.Event()
         self.ready = threading.Event()
+        self.stopped = threading.Event()
+        """Set once the loop has left its group and closed the consumer."""
 
     def stop(self) -> None:
         """Ask the loop to finish its batch, commit and close (safe from signal handlers)."""
@@ -144,12 +150,13 @@ class Runner:
                 self.ready.set()
                 started = time.monotonic()
                 try:
-                    outs, offsets = self._handle(polled)
+                    outs = self._handle(polled)
                 except _Stopped:
                     break  # nothing of this batch is committed: it will be redelivered
                 if time.monotonic() >= next_tick:
                     outs.extend(self._tick())
                     next_tick = time.monotonic() + self.tick_interval_s
+                offsets = self._offsets_to_commit()
                 if not outs and not offsets:
                     continue
                 if not self._deliver(outs):
@@ -158,11 +165,11 @@ class Runner:
                 self.metrics.batch_seconds.labels(self.name).observe(time.monotonic() - started)
         finally:
             consumer.close(autocommit=False)
+            self.stopped.set()
             log.info("%s: stopped", self.name)
 
-    def _handle(self, polled: dict[TopicPartition, list[Any]]) -> tuple[list[Out], dict]:
+    def _handle(self, polled: dict[TopicPartition, list[Any]]) -> list[Out]:
         outs: list[Out] = []
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         now = self.clock()
         prefix = self.kafka.topic_prefix
         for tp, messages in polled.items():
@@ -177,8 +184,22 @@ class Runner:
                     ok.append((item, Source(tp.topic, tp.partition, msg.offset, msg.key, i)))
             outs.extend(self._run_stage(tp.partition, ok, now))
             if messages:
-                offsets[tp] = OffsetAndMetadata(messages[-1].offset + 1, "", -1)
-        return outs, offsets
+                self.positions[tp] = messages[-1].offset + 1
+        return outs
+
+    def _offsets_to_commit(self) -> dict[TopicPartition, OffsetAndMetadata]:
+        """Per partition: the next offset to read, or, if lower, the first offset that open
+        state still holds. Only what changed since the last commit."""
+        holds: dict[int, dict[str, int]] = {}
+        hold = getattr(self.stage, "hold", None)
+        if hold is not None:
+            holds = {p: hold(state) for p, state in self.states.items()}
+        out = {}
+        for tp, position in self.positions.items():
+            target = min(position, holds.get(tp.partition, {}).get(tp.topic, position))
+            if self.committed.get(tp) != target:
+                out[tp] = OffsetAndMetadata(target, "", -1)
+        return out
 
     def _reject(self, rej: Rejected, src: Source, now: datetime, topic: str, outcome: str) -> Out:
         self.metrics.records.labels(self.name, topic, outcome).inc()
@@ -204,7 +225,7 @@ class Runner:
         outs: list[Out] = []
         for record, src in items:
             try:
-                state, emits = proc.step(state, record, now)
+                state, emits = proc.step(state, record, now, src)
             except Exception as exc:
                 log.exception("%s: step failed on %s@%d", self.name, src.topic, src.offset)
                 self.metrics.errors.labels(self.name, "step").inc()
@@ -290,6 +311,7 @@ class Runner:
             return
         try:
             consumer.commit(offsets)
+            self.committed.update({tp: meta.offset for tp, meta in offsets.items()})
         except (CommitFailedError, KafkaError) as exc:
             # The group rebalanced under us: these records will be redelivered (at-least-once).
             self.metrics.errors.labels(self.name, "commit").inc()

@@ -153,3 +153,13 @@ def test_naive_timestamps_are_refused_at_the_schema():
     with pytest.raises(ValueError, match="timezone"):
         InferenceRecord(model="fraud", version="1.0", site="s", tier="cloud",
                         ts="2026-01-01T00:00:00", latency_ms=1)
+
+
+def test_hold_names_the_first_offset_of_every_open_window():
+    proc = CanaryLatency([SPEC])
+    recs = [rec("1.0", 10.0, 1), rec("2.0", 10.0, 2), rec("1.0", 10.0, 31)]  # windows 0 and 30
+    state, _ = run_steps(proc, recs, T0)          # run_steps gives offsets 0, 1, 2 on "list"
+    assert proc.hold(state) == {"list": 0}
+    state, _ = run_steps(proc, [rec("1.0", 10.0, 36)], T0, state)  # closes window 0
+    assert proc.hold(state) == {"list": 2}        # window 30 opened at offset 2
+    assert list(state.held) == [("fraud", "eu-west-1", T0 + timedelta(seconds=30))]
