@@ -84,6 +84,31 @@ def collector(
 
 
 @app.command()
+def agent(
+    collector_url: Annotated[str | None, typer.Option(
+        help="Collector base URL, e.g. https://steward.example.com:4318.")] = None,
+    spool_dir: Annotated[Path | None, typer.Option(
+        help="Directory of the spool (created if missing; default data/agent).")] = None,
+    port: Annotated[int | None, typer.Option(help="Local intake port (default 4318).")] = None,
+    host: Annotated[str | None, typer.Option(help="Local intake address.")] = None,
+    max_spool_bytes: Annotated[int | None, typer.Option(
+        help="Bound on the data waiting in the spool (default 1 GiB).")] = None,
+    full_policy: Annotated[str | None, typer.Option(
+        help="When the spool is full: drop-oldest (default) or refuse-newest.")] = None,
+    token_file: Annotated[Path | None, typer.Option(
+        help="File holding the collector token (else STEWARD_AGENT_TOKEN).")] = None,
+) -> None:
+    """Run the edge agent: local OTLP/JSON intake, a durable spool, forwarding upstream."""
+    from collector.agent.main import main
+    from collector.agent.settings import load
+
+    logs.setup("agent")
+    main(load(token_file, **_overrides(collector_url=collector_url, spool_dir=spool_dir,
+                                       port=port, host=host, max_spool_bytes=max_spool_bytes,
+                                       full_policy=full_policy)))
+
+
+@app.command()
 def api(
     bootstrap_servers: Bootstrap = None,
     port: Annotated[int | None, typer.Option(help="Listen port (default 8080).")] = None,

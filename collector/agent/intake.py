@@ -1,0 +1,188 @@
+"""Local intake: the collector's wire formats, answered once the data is on disk.
+
+Local SDKs and model servers post here exactly what they would post to the
+collector. Everything is validated before it is accepted, because the sender is
+on the same box and can fix its data now, while an upstream rejection hours later
+reaches nobody: OTLP must parse, and an inference batch with any invalid record is
+refused whole (400, with a reason per index; nothing spooled). Accepted data is
+stored normalised: OTLP as protobuf, inference records as validated JSON with an
+`id` on each, so every retry upstream carries the same ids. The answer is 200 only
+after the spool committed the entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import ValidationError
+
+from collector import otlp
+from collector.agent.batch import encode_records
+from collector.agent.metrics import AgentMetrics
+from collector.agent.signals import INFERENCES, SIGNALS, Signal
+from collector.agent.spool import Spool, SpoolFull
+from collector.otlp import JSON, PROTOBUF
+from steward import __version__
+from steward.codec import validation_reason
+from steward.errors import InvalidInput, PayloadTooLarge, StewardError
+from steward.schema import InferenceRecord
+
+log = logging.getLogger(__name__)
+MAX_ERRORS = 100
+
+
+class Intake:
+    """Validates and spools; the HTTP layer only reads bodies and writes answers."""
+
+    def __init__(self, spool: Spool, metrics: AgentMetrics, max_body_bytes: int,
+                 on_spooled: Callable[[], None] = lambda: None) -> None:
+        self.spool = spool
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+        self.on_spooled = on_spooled
+
+    def otlp(self, signal: Signal, body: bytes, content_type: str | None) -> int:
+        """Parse an export request and spool it as protobuf; returns the items stored."""
+        assert signal.request is not None
+        msg = otlp.parse_otlp(body, content_type, signal.request)
+        items = signal.count(msg)
+        if items:
+            self._store(signal.name, PROTOBUF, msg.SerializeToString(), items)
+        return items
+
+    def inferences(self, body: bytes) -> tuple[int, list[dict[str, Any]]]:
+        """(records spooled, errors by index). Any error: nothing is spooled."""
+        items = _records_of(body)
+        good, errors = [], []
+        for i, item in enumerate(items):
+            try:
+                good.append(InferenceRecord.model_validate(item)
+                            .model_dump(mode="json", by_alias=True))
+            except ValidationError as exc:
+                errors.append({"index": i, "reason": validation_reason(exc)})
+        if errors:
+            return 0, errors
+        self._store(INFERENCES, JSON, encode_records(good), len(good))
+        return len(good), []
+
+    def _store(self, signal: str, content_type: str, body: bytes, records: int) -> None:
+        try:
+            dropped = self.spool.append(signal, content_type, body, records)
+        except SpoolFull:
+            self.metrics.refused_records.labels(signal).inc(records)
+            log.warning("spool full (refuse-newest): refused %d %s records", records, signal)
+            raise
+        for d in dropped:
+            self.metrics.dropped_entries.labels(d.signal, "spool-full").inc(d.entries)
+            self.metrics.dropped_records.labels(d.signal, "spool-full").inc(d.records)
+            log.warning("spool full (drop-oldest): dropped the %d oldest %s entries "
+                        "(%d records) unsent", d.entries, d.signal, d.records)
+        self.metrics.spooled_entries.labels(signal).inc()
+        self.metrics.spooled_records.labels(signal).inc(records)
+        self.on_spooled()
+
+
+def create_app(intake: Intake, registry: CollectorRegistry,
+               ready: Callable[[], dict[str, bool]]) -> FastAPI:
+    """The agent's HTTP app: one OTLP route per signal, inferences, health, metrics."""
+    app = FastAPI(title="Steward edge agent", version=__version__,
+                  description="Local OTLP/HTTP and JSON intake; answers once spooled.")
+    for signal in SIGNALS.values():
+        if signal.is_otlp:
+            app.add_api_route(signal.path, _otlp_route(intake, signal), methods=["POST"],
+                              summary=f"OTLP/HTTP {signal.name} export, spooled")
+
+    @app.post("/v1/inferences", summary="A JSON batch of inference records, spooled")
+    async def inferences(request: Request) -> Response:
+        return await _inference_route(intake, request)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        checks = ready()
+        ok = all(checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _otlp_route(intake: Intake, signal: Signal) -> Callable[[Request], Any]:
+    async def export(request: Request) -> Response:
+        content_type = request.headers.get("content-type", PROTOBUF)
+        try:
+            body = await _read(request, intake.max_body_bytes)
+            await run_in_threadpool(intake.otlp, signal, body, content_type)
+        except StewardError as exc:
+            intake.metrics.requests.labels(signal.path, str(exc.status)).inc()
+            payload, media = otlp.status_body(exc.status, exc.reason, content_type)
+            return Response(payload, status_code=exc.status, media_type=media,
+                            headers=_retry_after(exc))
+        intake.metrics.requests.labels(signal.path, "200").inc()
+        media = otlp.response_media_type(content_type)
+        return Response(b"" if media == PROTOBUF else b"{}", media_type=media)
+    return export
+
+
+async def _inference_route(intake: Intake, request: Request) -> Response:
+    try:
+        body = await _read(request, intake.max_body_bytes)
+        accepted, errors = await run_in_threadpool(intake.inferences, body)
+    except StewardError as exc:
+        intake.metrics.requests.labels("/v1/inferences", str(exc.status)).inc()
+        return JSONResponse({"detail": exc.reason}, status_code=exc.status,
+                            headers=_retry_after(exc))
+    status = 400 if errors else 200
+    intake.metrics.requests.labels("/v1/inferences", str(status)).inc()
+    payload: dict[str, Any] = {"accepted": accepted, "rejected": len(errors),
+                               "errors": errors[:MAX_ERRORS]}
+    if errors:
+        payload["detail"] = (f"{len(errors)} record(s) are invalid; nothing was spooled. "
+                             "Fix them and send the batch again.")
+    return JSONResponse(payload, status_code=status)
+
+
+async def _read(request: Request, max_bytes: int) -> bytes:
+    """The body, decompressed, refusing (413) anything over `max_bytes` as it arrives."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {max_bytes}-byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise PayloadTooLarge(f"body exceeds the {max_bytes}-byte limit")
+        chunks.append(chunk)
+    return otlp.read_body(b"".join(chunks), request.headers.get("content-encoding"), max_bytes)
+
+
+def _records_of(body: bytes) -> list[Any]:
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}") from None
+    records = doc.get("records") if isinstance(doc, dict) else doc
+    if not isinstance(records, list):
+        raise InvalidInput('expected {"records": [...]} or a JSON array of records')
+    if not records:
+        raise InvalidInput("the batch holds no records")
+    return records
+
+
+def _retry_after(exc: StewardError) -> dict[str, str] | None:
+    return {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None
