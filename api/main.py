@@ -16,7 +16,8 @@ from steward.bus.admin import is_reachable
 from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Producer
 from steward.bus.runner import Runner
-from steward.bus.service import cached, prepare, supervise
+from steward.bus.service import prepare, supervise
+from steward.lifecycle import cached
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from collector import ingest
+from collector.bodies import error_headers
 from collector.metrics import CollectorMetrics
 from collector.publish import Publisher
 from collector.settings import CollectorSettings
@@ -39,7 +40,7 @@ def create_app(settings: CollectorSettings, publisher: Publisher, registry: Coll
     async def steward_error(request: Request, exc: StewardError) -> JSONResponse:
         app.state.metrics.requests.labels(request.url.path, str(exc.status)).inc()
         return JSONResponse({"detail": exc.reason}, status_code=exc.status,
-                            headers=ingest.error_headers(exc))
+                            headers=error_headers(exc))
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:

@@ -10,7 +10,6 @@ which downstream deduplication relies on.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,42 +19,18 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import ValidationError
 
 from collector import otlp
+from collector.bodies import error_headers, read_limited, records_of
 from collector.otlp_inference import logs_to_records, spans_to_records
 from collector.otlp_metrics import metrics_to_points
 from steward import topics as T
 from steward.auth import check_sites
 from steward.codec import validation_reason
-from steward.errors import InvalidInput, PayloadTooLarge, StewardError
+from steward.errors import StewardError
 from steward.schema import InferenceRecord
 
 router = APIRouter(tags=["ingest"])
 
 PROTOBUF = "application/x-protobuf"
-
-
-async def read_limited(request: Request, max_bytes: int) -> bytes:
-    """The raw body, refusing (413) anything larger than `max_bytes` before reading it all."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {max_bytes}-byte limit")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(f"body exceeds the {max_bytes}-byte limit")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    return otlp.read_body(body, request.headers.get("content-encoding"), max_bytes)
-
-
-def error_headers(exc: StewardError) -> dict[str, str]:
-    """Headers an error answer carries: when to retry, or how to authenticate."""
-    headers = {}
-    if exc.retry_after:
-        headers["Retry-After"] = str(math.ceil(exc.retry_after))
-    if exc.status == 401:
-        headers["WWW-Authenticate"] = 'Bearer realm="steward"'
-    return headers
 
 
 def _otlp_error(exc: StewardError, content_type: str) -> Response:
@@ -118,7 +93,7 @@ async def ingest_inferences(request: Request) -> Response:
     ctx = request.app.state
     principal = ctx.auth.authenticate(request.headers.get("authorization"), "ingest")
     body = await read_limited(request, ctx.settings.max_body_bytes)
-    items = _records_of(body)
+    items = records_of(body)
     good: list[InferenceRecord] = []
     bad: list[tuple[int | None, str, bytes]] = []
     for i, item in enumerate(items):
@@ -141,19 +116,6 @@ async def ingest_inferences(request: Request) -> Response:
     if status == 400:
         payload["detail"] = "no record in the batch is valid; see errors"
     return Response(json.dumps(payload), status_code=status, media_type="application/json")
-
-
-def _records_of(body: bytes) -> list[Any]:
-    try:
-        doc = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc}") from exc
-    records = doc.get("records") if isinstance(doc, dict) else doc
-    if not isinstance(records, list):
-        raise InvalidInput('expected {"records": [...]} or a JSON array of records')
-    if not records:
-        raise InvalidInput("the batch holds no records")
-    return records
 
 
 async def _publish(ctx: Any, outs: list) -> None:

@@ -12,7 +12,8 @@ from collector.publish import Publisher
 from collector.settings import CollectorSettings
 from steward.bus.admin import is_reachable
 from steward.bus.producer import Producer
-from steward.bus.service import cached, prepare
+from steward.bus.service import prepare
+from steward.lifecycle import cached
 
 log = logging.getLogger(__name__)
 

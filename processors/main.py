@@ -12,7 +12,8 @@ from processors.settings import ProcessorSettings
 from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Producer
 from steward.bus.runner import Runner
-from steward.bus.service import on_signals, prepare, supervise
+from steward.bus.service import prepare, supervise
+from steward.lifecycle import on_signals
 
 log = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ def up(
                      canaries=[demo_mod.DEMO_CANARY] if demo else [])
     stack = Stack(opts)
     stop = threading.Event()
-    from steward.bus.service import on_signals
+    from steward.lifecycle import on_signals
     on_signals(stop.set)
     try:
         stack.start()

@@ -12,9 +12,7 @@ after the spool committed the entry.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -29,10 +27,11 @@ from collector.agent.batch import encode_records
 from collector.agent.metrics import AgentMetrics
 from collector.agent.signals import INFERENCES, SIGNALS, Signal
 from collector.agent.spool import Spool, SpoolFull
+from collector.bodies import error_headers, read_limited, records_of
 from collector.otlp import JSON, PROTOBUF
 from steward import __version__
 from steward.codec import validation_reason
-from steward.errors import InvalidInput, PayloadTooLarge, StewardError
+from steward.errors import StewardError
 from steward.schema import InferenceRecord
 
 log = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ class Intake:
 
     def inferences(self, body: bytes) -> tuple[int, list[dict[str, Any]]]:
         """(records spooled, errors by index). Any error: nothing is spooled."""
-        items = _records_of(body)
+        items = records_of(body)
         good, errors = [], []
         for i, item in enumerate(items):
             try:
@@ -126,13 +125,13 @@ def _otlp_route(intake: Intake, signal: Signal) -> Callable[[Request], Any]:
     async def export(request: Request) -> Response:
         content_type = request.headers.get("content-type", PROTOBUF)
         try:
-            body = await _read(request, intake.max_body_bytes)
+            body = await read_limited(request, intake.max_body_bytes)
             await run_in_threadpool(intake.otlp, signal, body, content_type)
         except StewardError as exc:
             intake.metrics.requests.labels(signal.path, str(exc.status)).inc()
             payload, media = otlp.status_body(exc.status, exc.reason, content_type)
             return Response(payload, status_code=exc.status, media_type=media,
-                            headers=_retry_after(exc))
+                            headers=error_headers(exc))
         intake.metrics.requests.labels(signal.path, "200").inc()
         media = otlp.response_media_type(content_type)
         return Response(b"" if media == PROTOBUF else b"{}", media_type=media)
@@ -141,12 +140,12 @@ def _otlp_route(intake: Intake, signal: Signal) -> Callable[[Request], Any]:
 
 async def _inference_route(intake: Intake, request: Request) -> Response:
     try:
-        body = await _read(request, intake.max_body_bytes)
+        body = await read_limited(request, intake.max_body_bytes)
         accepted, errors = await run_in_threadpool(intake.inferences, body)
     except StewardError as exc:
         intake.metrics.requests.labels("/v1/inferences", str(exc.status)).inc()
         return JSONResponse({"detail": exc.reason}, status_code=exc.status,
-                            headers=_retry_after(exc))
+                            headers=error_headers(exc))
     status = 400 if errors else 200
     intake.metrics.requests.labels("/v1/inferences", str(status)).inc()
     payload: dict[str, Any] = {"accepted": accepted, "rejected": len(errors),
@@ -155,34 +154,3 @@ async def _inference_route(intake: Intake, request: Request) -> Response:
         payload["detail"] = (f"{len(errors)} record(s) are invalid; nothing was spooled. "
                              "Fix them and send the batch again.")
     return JSONResponse(payload, status_code=status)
-
-
-async def _read(request: Request, max_bytes: int) -> bytes:
-    """The body, decompressed, refusing (413) anything over `max_bytes` as it arrives."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the {max_bytes}-byte limit")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(f"body exceeds the {max_bytes}-byte limit")
-        chunks.append(chunk)
-    return otlp.read_body(b"".join(chunks), request.headers.get("content-encoding"), max_bytes)
-
-
-def _records_of(body: bytes) -> list[Any]:
-    try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidInput(f"body is not valid JSON: {exc}") from None
-    records = doc.get("records") if isinstance(doc, dict) else doc
-    if not isinstance(records, list):
-        raise InvalidInput('expected {"records": [...]} or a JSON array of records')
-    if not records:
-        raise InvalidInput("the batch holds no records")
-    return records
-
-
-def _retry_after(exc: StewardError) -> dict[str, str] | None:
-    return {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else None

@@ -10,7 +10,6 @@ remain in the spool dir; after a kill -9 the WAL is replayed on the next open.
 from __future__ import annotations
 
 import logging
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from collector.agent.intake import Intake, create_app
 from collector.agent.metrics import AgentMetrics
 from collector.agent.settings import AgentSettings
 from collector.agent.spool import DirLock, Spool, prepare_dir
+from steward.lifecycle import on_signals
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,7 @@ def main(settings: AgentSettings) -> None:
                                            log_level="warning", lifespan="off"))
     # uvicorn installs its own handlers while serving and re-raises the signal after;
     # these handlers receive it then, so the process exits 0 after closing the spool.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
+    on_signals(lambda: setattr(server, "should_exit", True))
     totals = agent.spool.totals()
     log.info("agent listening on http://%s:%d; forwarding to %s (%s); spool %s holds %d "
              "entries (%d records, %d bytes), policy %s", settings.host, settings.port,
