@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from kafka import KafkaConsumer
 from prometheus_client import CollectorRegistry
 
@@ -30,6 +29,7 @@ from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Producer
 from steward.bus.runner import Runner
 from steward.settings import KafkaSettings
+from tests.support import Served
 
 
 @pytest.fixture(scope="session")
@@ -62,29 +62,6 @@ def kafka(broker: EmbeddedBroker) -> KafkaSettings:
     return settings
 
 
-class ServerThread:
-    """A real uvicorn server on a free loopback port, in a thread."""
-
-    def __init__(self, app: Any) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
 class RunnerThread:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
@@ -110,15 +87,15 @@ def services() -> Iterator[list[Any]]:
 
 
 @pytest.fixture
-def start_collector(kafka: KafkaSettings, services: list[Any]) -> Callable[..., ServerThread]:
-    def start(kafka_settings: KafkaSettings | None = None, **overrides: Any) -> ServerThread:
+def start_collector(kafka: KafkaSettings, services: list[Any]) -> Callable[..., Served]:
+    def start(kafka_settings: KafkaSettings | None = None, **overrides: Any) -> Served:
         k = kafka_settings or kafka
         settings = CollectorSettings(kafka=k, **overrides)
         producer = Producer(k, retry_after_s=settings.retry_after_s)
         services.append(producer)
         publisher = Publisher(producer, k.topic_prefix, settings.max_records_per_message)
         app = create_collector(settings, publisher, CollectorRegistry(), ready=lambda: True)
-        server = ServerThread(app).start()
+        server = Served(app)
         services.append(server)
         return server
     return start
@@ -139,15 +116,15 @@ def start_runner(kafka: KafkaSettings, services: list[Any]) -> Callable[..., Run
 
 @pytest.fixture
 def start_api(start_runner: Callable[..., Runner], services: list[Any],
-              tmp_path: Path) -> Callable[[], tuple[ServerThread, Store]]:
+              tmp_path: Path) -> Callable[[], tuple[Served, Store]]:
     """The API process's parts: a DuckDB file, the sink runner, the HTTP app."""
-    def start() -> tuple[ServerThread, Store]:
+    def start() -> tuple[Served, Store]:
         store = Store(tmp_path / "steward.duckdb")
         services.append(store)
         start_runner(EventSink(store))
         start_runner(InferenceSink(store))
         app = create_api(store, CollectorRegistry(), {"store": store.ping})
-        server = ServerThread(app).start()
+        server = Served(app)
         services.append(server)
         return server, store
     return start

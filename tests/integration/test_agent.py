@@ -25,7 +25,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -42,6 +41,7 @@ from steward import topics as T
 from steward.auth import new_token
 from steward.broker import free_port
 from steward.bus.producer import Producer
+from tests.support import Served
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PB, JSON = "application/x-protobuf", "application/json"
@@ -76,25 +76,6 @@ def metric(url: str, name: str) -> float:
     text = httpx.get(f"{url}/metrics").text
     found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
     return float(found.group(1)) if found else 0.0
-
-
-class Served:
-    """An ASGI app under uvicorn on a given loopback port, in a thread."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @dataclass(frozen=True)

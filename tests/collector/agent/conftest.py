@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 from collector.agent.forwarder import Forwarder
@@ -150,22 +149,3 @@ def parts(tmp_path: Path) -> Iterator[Callable[..., Parts]]:
     for p in made:
         p.forwarder.client.close()
         p.spool.close()
-
-
-class Served:
-    """An ASGI app under uvicorn on a loopback port, in a thread."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)

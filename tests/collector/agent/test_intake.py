@@ -22,8 +22,9 @@ from collector.agent.main import Agent
 from collector.agent.settings import load
 from collector.otlp import JSON, PROTOBUF, parse_otlp
 from steward.errors import ConfigError
+from tests.support import Served
 
-from .conftest import Served, record, settings
+from .conftest import record, settings
 
 
 @pytest.fixture
