@@ -146,5 +146,11 @@ def run(cfg: DemoConfig, stop: object | None = None) -> dict[str, int]:
             except httpx.HTTPError as exc:
                 log.warning("collector unreachable (%s); retrying", exc)
             tick += 1.0
+            elapsed = time.monotonic() - fleet.started
+            if int(elapsed) % 10 == 0:
+                state = "regressing" if elapsed >= cfg.regress_after_s else "healthy"
+                log.info("demo: %ds, sent %d inference records and %d OTLP exports; "
+                         "canary %s is %s", elapsed, fleet.sent["inference_records"],
+                         fleet.sent["otlp_points"], CANARY, state)
             time.sleep(max(0.0, tick - time.monotonic()))
         return fleet.sent
