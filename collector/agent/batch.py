@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from collector.agent.signals import SIGNALS, Signal
 from collector.agent.spool import Entry
-from collector.otlp import JSON, PROTOBUF, media_type, parse_otlp
+from collector.otlp import JSON, PROTOBUF, media_type
 from steward.errors import InvalidInput
 
 
@@ -61,10 +61,10 @@ def merge(entries: Sequence[Entry]) -> Batch:
 def _merge_otlp(signal: Signal, entries: Sequence[Entry]) -> bytes:
     if len(entries) == 1 and media_type(entries[0].content_type) == PROTOBUF:
         return entries[0].body  # already what goes upstream
-    assert signal.request is not None
-    merged = signal.request()
+    assert signal.otlp is not None
+    merged = signal.otlp.request()
     for entry in entries:
-        merged.MergeFrom(parse_otlp(entry.body, entry.content_type, signal.request))
+        merged.MergeFrom(signal.otlp.parse(entry.body, entry.content_type))
     return merged.SerializeToString()
 
 

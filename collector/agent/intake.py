@@ -50,8 +50,8 @@ class Intake:
 
     def otlp(self, signal: Signal, body: bytes, content_type: str | None) -> int:
         """Parse an export request and spool it as protobuf; returns the items stored."""
-        assert signal.request is not None
-        msg = otlp.parse_otlp(body, content_type, signal.request)
+        assert signal.otlp is not None
+        msg = signal.otlp.parse(body, content_type)
         items = signal.count(msg)
         if items:
             self._store(signal.name, PROTOBUF, msg.SerializeToString(), items)

@@ -1,28 +1,19 @@
 """What each intake route carries, in one table the intake, batcher and forwarder share.
 
-A signal is a route on both the agent and the collector. OTLP signals have an export
-request message (to validate, count and merge) and a response message (whose
-`partial_success` says how many items the collector rejected); inferences are JSON.
+A signal is a route on both the agent and the collector. OTLP signals carry the
+collector's `otlp.Signal` (export request to validate and merge, response whose
+`partial_success` says how many items the collector rejected) and an item counter;
+inferences are JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from google.protobuf.message import Message
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
-from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
-    ExportMetricsServiceRequest,
-    ExportMetricsServiceResponse,
-)
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from collector.otlp import LOGS, METRICS, TRACES
+from collector.otlp import Signal as OtlpSignal
 
 INFERENCES = "inferences"
 
@@ -33,19 +24,17 @@ class Signal:
 
     name: str
     path: str
-    request: type[Message] | None = None
-    response: type[Message] | None = None
-    rejected_field: str = ""
-    """The `partial_success` field holding the count of items the collector rejected."""
-    count: Callable[[Message], int] = lambda _: 0
+    otlp: OtlpSignal | None = None
+    """The OTLP messages (request, response, rejected counter); None for JSON inferences."""
+    count: Callable[[Any], int] = lambda _: 0
     """Items (data points, spans, log records) in a parsed export request."""
 
     @property
     def is_otlp(self) -> bool:
-        return self.request is not None
+        return self.otlp is not None
 
 
-def _data_points(req: ExportMetricsServiceRequest) -> int:
+def _data_points(req: Any) -> int:
     total = 0
     for metric in (m for rm in req.resource_metrics for sm in rm.scope_metrics
                    for m in sm.metrics):
@@ -54,20 +43,21 @@ def _data_points(req: ExportMetricsServiceRequest) -> int:
     return total
 
 
-def _spans(req: ExportTraceServiceRequest) -> int:
+def _spans(req: Any) -> int:
     return sum(len(ss.spans) for rs in req.resource_spans for ss in rs.scope_spans)
 
 
-def _log_records(req: ExportLogsServiceRequest) -> int:
+def _log_records(req: Any) -> int:
     return sum(len(sl.log_records) for rl in req.resource_logs for sl in rl.scope_logs)
 
 
+def _otlp_signal(messages: OtlpSignal, count: Callable[[Any], int]) -> Signal:
+    return Signal(messages.name, f"/v1/{messages.name}", messages, count)
+
+
 SIGNALS: dict[str, Signal] = {s.name: s for s in (
-    Signal("metrics", "/v1/metrics", ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-           "rejected_data_points", _data_points),
-    Signal("traces", "/v1/traces", ExportTraceServiceRequest, ExportTraceServiceResponse,
-           "rejected_spans", _spans),
-    Signal("logs", "/v1/logs", ExportLogsServiceRequest, ExportLogsServiceResponse,
-           "rejected_log_records", _log_records),
+    _otlp_signal(METRICS, _data_points),
+    _otlp_signal(TRACES, _spans),
+    _otlp_signal(LOGS, _log_records),
     Signal(INFERENCES, "/v1/inferences"),
 )}

@@ -95,14 +95,14 @@ def rejected_in(signal: Signal, content_type: str | None, body: bytes) -> tuple[
             errors = doc.get("errors") or []
             return int(doc.get("rejected") or 0), "; ".join(
                 f"record {e.get('index')}: {e.get('reason')}" for e in errors[:5])
-        assert signal.response is not None
-        resp = signal.response()
+        assert signal.otlp is not None
+        resp = signal.otlp.response_cls()
         if media_type(content_type) == JSON:
             json_format.Parse(body or b"{}", resp, ignore_unknown_fields=True)
         else:
             resp.ParseFromString(body)
         partial = resp.partial_success  # type: ignore[attr-defined]
-        return int(getattr(partial, signal.rejected_field)), partial.error_message
+        return int(getattr(partial, signal.otlp.rejected_field)), partial.error_message
     except (ValueError, AttributeError, TypeError, DecodeError, json_format.ParseError):
         return 0, ""  # a 200 is a 200: an odd body does not undo the delivery
 

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +40,7 @@ from steward import topics as T
 from steward.auth import new_token
 from steward.broker import free_port
 from steward.bus.producer import Producer
-from tests.support import Served
+from tests.support import Answer, Seen, Served, Upstream, ok
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 PB, JSON = "application/x-protobuf", "application/json"
@@ -76,65 +75,6 @@ def metric(url: str, name: str) -> float:
     text = httpx.get(f"{url}/metrics").text
     found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
     return float(found.group(1)) if found else 0.0
-
-
-@dataclass(frozen=True)
-class Seen:
-    path: str
-    headers: dict[str, str]
-    raw: bytes
-    at: float
-
-    @property
-    def body(self) -> bytes:
-        return gzip.decompress(self.raw) if self.headers.get("content-encoding") == "gzip" \
-            else self.raw
-
-    def ids(self) -> list[str]:
-        return [r["id"] for r in json.loads(self.body)["records"]]
-
-
-Answer = Callable[[Seen], tuple[int, dict[str, str], bytes]]
-
-
-def accept(seen: Seen) -> tuple[int, dict[str, str], bytes]:
-    n = len(seen.ids())
-    return 200, {"Content-Type": JSON}, json.dumps({"accepted": n, "rejected": 0}).encode()
-
-
-class StandIn:
-    """A stand-in for the collector: records each request, answers with `answer`."""
-
-    def __init__(self, answer: Answer, port: int = 0) -> None:
-        self.seen: list[Seen] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
-                seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()}, raw,
-                            time.monotonic())
-                outer.seen.append(seen)
-                status, headers, body = answer(seen)
-                try:
-                    self.send_response(status)
-                    for k, v in {**headers, "Content-Length": str(len(body))}.items():
-                        self.send_header(k, v)
-                    self.end_headers()
-                    self.wfile.write(body)
-                except OSError:
-                    pass  # the agent was killed while we held its answer
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -181,9 +121,10 @@ def start_agent(services, tmp_path: Path) -> Callable[..., Running]:
 
 
 @pytest.fixture
-def stand_in(services) -> Callable[..., StandIn]:
-    def start(answer: Answer, port: int = 0) -> StandIn:
-        services.append(StandIn(answer, port))
+def stand_in(services) -> Callable[..., Upstream]:
+    """A stand-in for the collector, answering with `answer`."""
+    def start(answer: Answer, port: int = 0) -> Upstream:
+        services.append(Upstream(answer, port))
         return services[-1]
     return start
 
@@ -318,7 +259,7 @@ def test_retry_after_is_honoured(start_agent, stand_in, wait):
     def answer(seen: Seen) -> tuple[int, dict[str, str], bytes]:
         if len(up.seen) == 1:
             return 503, {"Retry-After": "2", "Content-Type": JSON}, b'{"detail": "busy"}'
-        return accept(seen)
+        return ok(seen)
     up = stand_in(answer)
     url = start_agent(up.url, backoff_base_s=0.01, backoff_cap_s=0.1).url
     assert httpx.post(f"{url}/v1/inferences", json=records("ra", 3)).status_code == 200
@@ -333,7 +274,7 @@ def test_a_poisoned_entry_goes_to_the_dead_table_and_the_rest_is_delivered(
     def answer(seen: Seen) -> tuple[int, dict[str, str], bytes]:
         if any(i.startswith("poison") for i in seen.ids()):
             return 400, {"Content-Type": JSON}, b'{"detail": "schema v2 not understood"}'
-        return accept(seen)
+        return ok(seen)
     port = free_port()
     running = start_agent(f"http://127.0.0.1:{port}")
     url = running.url

@@ -1,19 +1,15 @@
 """Agent unit-test fixtures: real SQLite files, real HTTP servers on loopback, no broker.
 
-`Upstream` stands in for the collector: a plain http.server that records every
-request (body decompressed) and answers with whatever the test's function says.
+`upstream` starts `tests.support.Upstream`s, stand-ins for the collector that record
+every request and answer with whatever the test's function says.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +21,7 @@ from collector.agent.metrics import AgentMetrics
 from collector.agent.settings import AgentSettings
 from collector.agent.spool import Spool
 from steward.broker import free_port
+from tests.support import Answer, Upstream, ok
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -35,61 +32,6 @@ def record(rid: str | None, i: int = 0, **fields: Any) -> dict[str, Any]:
            "ts": (T0 + timedelta(milliseconds=i)).isoformat(), "latency_ms": 10.0 + i % 7,
            **fields}
     return out if rid is None else {"id": rid, **out}
-
-
-@dataclass(frozen=True)
-class Seen:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    at: float
-
-    def ids(self) -> list[str]:
-        return [r["id"] for r in json.loads(self.body)["records"]]
-
-
-Answer = Callable[[Seen], tuple[int, dict[str, str], bytes]]
-
-
-def ok(seen: Seen) -> tuple[int, dict[str, str], bytes]:
-    """What the collector answers a good request: 200, everything accepted."""
-    if seen.path == "/v1/inferences":
-        n = len(seen.ids())
-        return 200, {"Content-Type": "application/json"}, json.dumps(
-            {"accepted": n, "rejected": 0, "errors": []}).encode()
-    return 200, {"Content-Type": "application/x-protobuf"}, b""
-
-
-class Upstream:
-    def __init__(self, answer: Answer = ok, port: int = 0) -> None:
-        self.answer = answer
-        self.seen: list[Seen] = []
-        upstream = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
-                gz = self.headers.get("content-encoding") == "gzip"
-                seen = Seen(self.path, {k.lower(): v for k, v in self.headers.items()},
-                            gzip.decompress(raw) if gz else raw, time.monotonic())
-                upstream.seen.append(seen)
-                status, headers, body = upstream.answer(seen)
-                self.send_response(status)
-                for k, v in {**headers, "Content-Length": str(len(body))}.items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from pydantic import SecretStr
 
 from collector.agent.batch import encode_records
 from collector.otlp import JSON, PROTOBUF
+from tests.support import Seen, ok
 
-from .conftest import Seen, ok, record
+from .conftest import record
 
 TOKEN = "s3cret-token-value"
 
