@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/agent.py [--seconds 5] [--batch 100] [--points 100]
                                     [--clients 2] [--forward-entries 300]
-                                    [--max-batch-records 1000] [--dir DIR]
+                                    [--max-batch-records 5000] [--dir DIR]
 
 Spool write: records/s and entries/s through a real agent process's local HTTP intake
 (JSON inference batches of `--batch` records, OTLP protobuf metric exports of
@@ -236,7 +236,7 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=2, help="concurrent local senders")
     ap.add_argument("--forward-entries", type=int, default=300,
                     help="entries pre-filled per signal for the forward measurement")
-    ap.add_argument("--max-batch-records", type=int, default=1000,
+    ap.add_argument("--max-batch-records", type=int, default=5000,
                     help="the forwarding agent's max_batch_records (the agent's default, 5000, "
                          "merges OTLP histogram exports into Kafka messages over 1 MB, "
                          "which the collector refuses with 503)")

@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 def main(settings: CollectorSettings) -> None:
     prepare(settings.kafka)
     producer = Producer(settings.kafka, retry_after_s=settings.retry_after_s)
-    publisher = Publisher(producer, settings.kafka.topic_prefix, settings.max_records_per_message)
+    publisher = Publisher(producer, settings.kafka.topic_prefix, settings.max_records_per_message,
+                          max_message_bytes=settings.kafka.max_message_bytes)
     registry = CollectorRegistry()
     app = create_app(settings, publisher, registry,
                      ready=cached(lambda: is_reachable(settings.kafka)))

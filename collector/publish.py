@@ -1,6 +1,7 @@
 """From accepted records to acknowledged Kafka messages.
 
-Records are grouped by key (model/site) and packed many to a message; the
+Records are grouped by key (model/site) and packed many to a message (bounded
+in records and in bytes, under Kafka's message size limit); the
 call returns only when Kafka acknowledged every message (acks=all), so the
 collector's 200 means "durably in Kafka". Rejected inputs go to the dead-letter
 topic in the same call: nothing the collector refuses is lost.
@@ -17,16 +18,19 @@ from pydantic import BaseModel
 
 from steward import topics as T
 from steward.bus.producer import Out, Producer
-from steward.codec import JSON_HEADERS, encode_batch
+from steward.codec import JSON_HEADERS, pack_batches
+from steward.errors import PayloadTooLarge
 from steward.schema import DeadLetter, key_of
 
 
 class Publisher:
     def __init__(self, producer: Producer, prefix: str, max_per_message: int,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 max_message_bytes: int = 900_000) -> None:
         self.producer = producer
         self.prefix = prefix
         self.max_per_message = max_per_message
+        self.max_message_bytes = max_message_bytes
         self.clock = clock
 
     def messages(self, topic: T.Topic, records: Sequence[BaseModel]) -> list[Out]:
@@ -35,11 +39,13 @@ class Publisher:
         for r in records:
             groups[key_of(r)].append(r)  # type: ignore[arg-type]
         outs = []
-        step = self.max_per_message
         for key, group in groups.items():
-            for i in range(0, len(group), step):
-                outs.append(Out(topic.full(self.prefix), key.encode(),
-                                encode_batch(group[i:i + step]), JSON_HEADERS))
+            for value in pack_batches(group, self.max_per_message, self.max_message_bytes):
+                if len(value) > self.max_message_bytes:
+                    raise PayloadTooLarge(
+                        f"a record of {len(value)} bytes for {key} exceeds the "
+                        f"{self.max_message_bytes}-byte Kafka message limit")
+                outs.append(Out(topic.full(self.prefix), key.encode(), value, JSON_HEADERS))
         return outs
 
     def dead_letters(self, stage: str,

@@ -9,7 +9,7 @@ partition or takes its neighbours down with it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,9 +52,28 @@ def encode_batch(records: Sequence[BaseModel]) -> bytes:
     """One Kafka message value for records that share a key and a schema."""
     if not records:
         raise ValueError("empty batch")
-    schema = records[0].model_dump(by_alias=True)["schema"]
-    body = [r.model_dump(mode="json", by_alias=True) for r in records]
-    return json.dumps({"schema": schema, "records": body}, separators=(",", ":")).encode()
+    return next(pack_batches(records, len(records), 2**62))
+
+
+def pack_batches(records: Sequence[BaseModel], max_records: int,
+                 max_bytes: int) -> Iterator[bytes]:
+    """Message values holding the records in order, each at most `max_records` records and
+    `max_bytes` bytes (a single larger record still gets a message of its own: the caller
+    decides whether to refuse it)."""
+    if not records:
+        return
+    schema = json.dumps(records[0].model_dump(by_alias=True)["schema"]).encode()
+    head, tail = b'{"schema":' + schema + b',"records":[', b"]}"
+    docs: list[bytes] = []
+    size = len(head) + len(tail)
+    for record in records:
+        doc = record.model_dump_json(by_alias=True).encode()
+        if docs and (len(docs) >= max_records or size + len(doc) + 1 > max_bytes):
+            yield head + b",".join(docs) + tail
+            docs, size = [], len(head) + len(tail)
+        docs.append(doc)
+        size += len(doc) + 1
+    yield head + b",".join(docs) + tail
 
 
 def decode_batch(value: bytes | None, record: type[BaseModel]) -> Decoded:

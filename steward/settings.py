@@ -26,6 +26,8 @@ class KafkaSettings(BaseModel):
     ack_timeout_s: float = 10.0
     replication_factor: int = Field(1, ge=1)
     """Replication of the topics Steward creates: 3 on a production cluster."""
+    max_message_bytes: int = Field(900_000, ge=10_000)
+    """Largest message Steward produces; below Kafka's default 1 MiB limits with headroom."""
     create_topics: bool = True
     """Create missing topics at start (off where an operator manages topics and ACLs)."""
 

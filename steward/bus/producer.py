@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
-from steward.errors import Backpressure, Unavailable
+from steward.errors import Backpressure, PayloadTooLarge, Unavailable
 from steward.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class Producer:
                     linger_ms=self._kafka.linger_ms,
                     request_timeout_ms=self._kafka.request_timeout_ms,
                     max_block_ms=int(self._kafka.ack_timeout_s * 1000),
+                    max_request_size=self._kafka.max_message_bytes + 65536,
                     compression_type=None,
                 )
             except (KafkaError, OSError) as exc:
@@ -88,6 +89,8 @@ class Producer:
             producer.flush(timeout=max(0.0, deadline - time.monotonic()))
             for fut in futures:
                 fut.get(timeout=max(0.0, deadline - time.monotonic()))
+        except MessageSizeTooLargeError as exc:  # the data, not Kafka: do not retry as is
+            raise PayloadTooLarge(f"a message exceeds Kafka's size limit: {exc}") from exc
         except KafkaTimeoutError as exc:
             raise Backpressure(
                 f"Kafka did not acknowledge in time: {exc}", retry_after=self._retry_after

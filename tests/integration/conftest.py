@@ -93,7 +93,8 @@ def start_collector(kafka: KafkaSettings, services: list[Any]) -> Callable[..., 
         settings = CollectorSettings(kafka=k, **overrides)
         producer = Producer(k, retry_after_s=settings.retry_after_s)
         services.append(producer)
-        publisher = Publisher(producer, k.topic_prefix, settings.max_records_per_message)
+        publisher = Publisher(producer, k.topic_prefix, settings.max_records_per_message,
+                          max_message_bytes=settings.kafka.max_message_bytes)
         app = create_collector(settings, publisher, CollectorRegistry(), ready=lambda: True)
         server = Served(app)
         services.append(server)

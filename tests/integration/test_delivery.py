@@ -124,3 +124,25 @@ def test_retried_records_are_stored_once_and_served(kafka, start_collector, star
     assert len(ids) == 31 and sorted(ids[:30]) == sorted(r["id"] for r in first)
     assert httpx.get(f"{api.url}/inferences", params={"site": "elsewhere"}).json()[
         "records"] == []
+
+
+def test_large_exports_are_split_under_the_kafka_message_limit(kafka, start_collector,
+                                                               topic_reader):
+    from steward.demo import latency_request
+
+    req = latency_request("1", "n1", [10.0] * 20, 1_000, 2_000)
+    points = req.resource_metrics[0].scope_metrics[0].metrics[0].histogram.data_points
+    for i in range(4999):          # 5,000 histogram points of one model/site: ~1.2 MB of JSON
+        extra = points.add()
+        extra.CopyFrom(points[0])
+        extra.time_unix_nano = 3_000 + i
+    resp = httpx.post(f"{start_collector().url}/v1/metrics", content=req.SerializeToString(),
+                      headers={"content-type": "application/x-protobuf"}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    msgs = topic_reader(T.METRICS.full(kafka.topic_prefix))
+    assert len(msgs) >= 2 and all(len(m["value"]) <= kafka.max_message_bytes for m in msgs)
+    assert sum(len(json.loads(m["value"])["records"]) for m in msgs) == 5000
+
+    huge = dict(batch("1", 10.0, 1)[0], features={f"f{i}": "x" * 1000 for i in range(1000)})
+    too_big = httpx.post(f"{start_collector().url}/v1/inferences", json=[huge])
+    assert too_big.status_code == 413 and "message limit" in too_big.json()["detail"]

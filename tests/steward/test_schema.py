@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
 from steward import topics as T
-from steward.codec import decode_batch, encode_batch
+from steward.codec import decode_batch, encode_batch, pack_batches
 from steward.schema import (
     EventType,
     GpuSample,
@@ -93,3 +94,18 @@ def test_topics_are_named_once():
     assert T.by_name("p.steward.events.actions.v1", "p.") is T.ACTIONS
     with pytest.raises(KeyError):
         T.by_name("steward.events.actions.v1", "p.")
+
+
+def test_batches_are_bounded_in_records_and_bytes():
+    records = [InferenceRecord(**{**BASE, "id": f"r{i}"}) for i in range(10)]
+    one = len(records[0].model_dump_json(by_alias=True))
+    values = list(pack_batches(records, max_records=4, max_bytes=10**6))
+    assert [len(json.loads(v)["records"]) for v in values] == [4, 4, 2]
+    # room for exactly three records: head + tail + 3 docs and 3 separators
+    head_tail = len(b'{"schema":"steward.inference.v1","records":[]}')
+    values = list(pack_batches(records, max_records=100, max_bytes=head_tail + 3 * (one + 1)))
+    assert [len(json.loads(v)["records"]) for v in values] == [3, 3, 3, 1]
+    assert all(len(v) <= head_tail + 3 * (one + 1) for v in values)
+    assert [r["id"] for v in values for r in json.loads(v)["records"]] == \
+        [f"r{i}" for i in range(10)]
+    assert list(pack_batches(records[:1], 10, 10)) != []  # too big alone: caller decides
