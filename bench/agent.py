@@ -237,9 +237,7 @@ def main() -> None:
     ap.add_argument("--forward-entries", type=int, default=300,
                     help="entries pre-filled per signal for the forward measurement")
     ap.add_argument("--max-batch-records", type=int, default=5000,
-                    help="the forwarding agent's max_batch_records (the agent's default, 5000, "
-                         "merges OTLP histogram exports into Kafka messages over 1 MB, "
-                         "which the collector refuses with 503)")
+                    help="the forwarding agent's max_batch_records (its default)")
     ap.add_argument("--dir", type=Path, default=None,
                     help="where the spool files go (default: the system temp dir)")
     args = ap.parse_args()
