@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from collector import otlp
 from collector.agent.batch import encode_records
 from collector.agent.metrics import AgentMetrics
+from collector.agent.sampling import sample
 from collector.agent.signals import INFERENCES, SIGNALS, Signal
 from collector.agent.spool import Spool, SpoolFull
 from collector.bodies import error_headers, read_limited, records_of
@@ -42,11 +43,13 @@ class Intake:
     """Validates and spools; the HTTP layer only reads bodies and writes answers."""
 
     def __init__(self, spool: Spool, metrics: AgentMetrics, max_body_bytes: int,
-                 on_spooled: Callable[[], None] = lambda: None) -> None:
+                 on_spooled: Callable[[], None] = lambda: None,
+                 sample_rate: float = 1.0) -> None:
         self.spool = spool
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.on_spooled = on_spooled
+        self.sample_rate = sample_rate
 
     def otlp(self, signal: Signal, body: bytes, content_type: str | None) -> int:
         """Parse an export request and spool it as protobuf; returns the items stored."""
@@ -69,7 +72,10 @@ class Intake:
                 errors.append({"index": i, "reason": validation_reason(exc)})
         if errors:
             return 0, errors
-        self._store(INFERENCES, JSON, encode_records(good), len(good))
+        kept, left_out = sample(good, self.sample_rate)
+        self.metrics.sampled_out_records.labels(INFERENCES).inc(left_out)
+        if kept:
+            self._store(INFERENCES, JSON, encode_records(kept), len(kept))
         return len(good), []
 
     def _store(self, signal: str, content_type: str, body: bytes, records: int) -> None:

@@ -47,7 +47,8 @@ class Agent:
         except BaseException:
             self._lock.release()
             raise
-        intake = Intake(self.spool, self.metrics, settings.max_body_bytes, self.forwarder.wake)
+        intake = Intake(self.spool, self.metrics, settings.max_body_bytes, self.forwarder.wake,
+                        settings.sample_rate)
         self.app = create_app(intake, registry, self.checks)
 
     def _open(self, path: Path, clock: Callable[[], float]) -> Spool:

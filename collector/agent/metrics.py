@@ -40,6 +40,8 @@ class AgentMetrics:
         self.refused_records = counter("refused_records", "Records refused to local clients "
                                        "with 503 because the spool was full (refuse-newest).",
                                        ["signal"])
+        self.sampled_out_records = counter("sampled_out_records", "Inference records left "
+                                           "out by sampling (sample_rate < 1).", ["signal"])
         self.dead_records = counter("dead_records", "Records moved to the local dead table: "
                                     "the collector refused their entry alone (400/413).",
                                     ["signal"])

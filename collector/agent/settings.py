@@ -53,6 +53,9 @@ class AgentSettings(BaseSettings):
     request_timeout_s: float = Field(30.0, gt=0)
     retry_after_s: float = Field(5.0, gt=0)
     """Retry-After given to local clients when the spool refuses data (refuse-newest)."""
+    sample_rate: float = Field(1.0, gt=0, le=1)
+    """Share of JSON inference records kept (by record id); each kept record's sample_rate
+    is scaled by it, so downstream counts stay unbiased. 1 keeps everything."""
 
     @field_validator("collector_url")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import subprocess
 import sys
@@ -163,3 +164,23 @@ def test_the_agent_never_imports_kafka():
     code = ("import sys, steward.cli, collector.agent.main; "
             "sys.exit(1 if any(m.split('.')[0] == 'kafka' for m in sys.modules) else 0)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_sampling_keeps_records_by_id_and_scales_their_sample_rate(start):
+    agent, url = start(sample_rate=0.25)
+    batch = [record(f"r{i}", i) for i in range(400)]
+    batch[0]["sample_rate"] = 0.5                       # already sampled once upstream of us
+    assert httpx.post(f"{url}/v1/inferences", json=batch).status_code == 200
+    # independently: keep iff the first 8 bytes of sha256(id), as a fraction of 2**64, < rate
+    expected = [r["id"] for r in batch
+                if int.from_bytes(hashlib.sha256(r["id"].encode()).digest()[:8], "big")
+                / 2**64 < 0.25]
+    stored = [r for e in entries(agent, "inferences") for r in json.loads(e.body)["records"]]
+    assert [r["id"] for r in stored] == expected and 70 < len(expected) < 130
+    rates = {r["id"]: r["sample_rate"] for r in stored}
+    assert all(rate == 0.25 for rid, rate in rates.items() if rid != "r0")
+    if "r0" in rates:
+        assert rates["r0"] == 0.125
+    metrics = httpx.get(f"{url}/metrics").text
+    assert f'steward_agent_sampled_out_records_total{{signal="inferences"}} ' \
+        f'{float(400 - len(expected))}' in metrics
