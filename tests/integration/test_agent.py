@@ -182,8 +182,9 @@ def _agent_process(url: str, port: int, spool: Path, log: Path) -> subprocess.Po
 
 
 def test_kill_9_while_forwarding_loses_nothing_and_duplicates_only_the_request_in_flight(
-        kafka, start_collector, stand_in, topic_reader, wait, tmp_path: Path):
+        kafka, start_collector, start_api, stand_in, topic_reader, wait, tmp_path: Path):
     collector = start_collector()
+    api, store = start_api()
     hold, held_ids = threading.Event(), []
     hold.set()
     released = threading.Event()
@@ -223,6 +224,10 @@ def test_kill_9_while_forwarding_loses_nothing_and_duplicates_only_the_request_i
         duplicates = sorted(i for i in set(got) if got.count(i) > 1)
         assert duplicates == sorted(held_ids)  # exactly the request in flight, once more
         assert all(got.count(i) == 2 for i in duplicates)
+        # ... and the store keeps each record once: delivered exactly once where it counts
+        wait(lambda: store.count_inferences() == len(sent), 20, "every record stored")
+        stored = httpx.get(f"{api.url}/inferences", params={"limit": 1000}).json()["records"]
+        assert sorted(r["id"] for r in stored) == sorted(sent)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, log.read_text()[-3000:]
