@@ -66,6 +66,14 @@ def decode(msg: Any, topic: T.Topic) -> Decoded:
     return Decoded(rejected=[Rejected(f"{topic.name} is not an input topic", "topic", b"")])
 
 
+def _brief(tps: list[TopicPartition]) -> str:
+    """`topic[0,1,5] other[2]`: partitions per topic, for logs people read."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in tps:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return " ".join(f"{t}{sorted(ps)}" for t, ps in sorted(by_topic.items()))
+
+
 class _Listener(ConsumerRebalanceListener):
     def __init__(self, runner: Runner) -> None:
         self._runner = runner
@@ -77,12 +85,12 @@ class _Listener(ConsumerRebalanceListener):
             self._runner.committed.pop(tp, None)
         self._runner.assigned = self._runner.assigned - set(revoked)
         if revoked:
-            log.info("%s: partitions revoked: %s", self._runner.name, sorted(revoked))
+            log.info("%s: partitions revoked: %s", self._runner.name, _brief(revoked))
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self._runner.assigned = self._runner.assigned | set(assigned)
         if assigned:
-            log.info("%s: partitions assigned: %s", self._runner.name, sorted(assigned))
+            log.info("%s: partitions assigned: %s", self._runner.name, _brief(assigned))
 
 
 class Runner:
