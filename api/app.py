@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Gauge
 
-from api.routers import events, health, inferences, metrics
+from api.references import ReferenceStore
+from api.routers import events, health, inferences, metrics, references
 from api.store import Store
 from steward import __version__
+from steward.errors import StewardError
 
 
 def create_app(store: Store, registry: CollectorRegistry,
@@ -18,13 +21,19 @@ def create_app(store: Store, registry: CollectorRegistry,
     app = FastAPI(title="Steward API", version=__version__,
                   description="Audit queries, events, health and metrics of Steward.")
     app.state.store = store
+    app.state.references = ReferenceStore(store)
     app.state.registry = registry
     app.state.checks = checks
+
+    @app.exception_handler(StewardError)
+    async def steward_error(request: Request, exc: StewardError) -> JSONResponse:
+        return JSONResponse({"detail": exc.reason}, status_code=exc.status)
     stored = Gauge("steward_store_events", "Events held in the store.", registry=registry)
     stored.set_function(store.count_events)
     records = Gauge("steward_store_inference_records", "Inference records held in the store.",
                     registry=registry)
     records.set_function(store.count_inferences)
-    for router in (health.router, events.router, inferences.router, metrics.router):
+    for router in (health.router, events.router, inferences.router, references.router,
+                   metrics.router):
         app.include_router(router)
     return app

@@ -8,11 +8,16 @@ from typing import Annotated
 from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
+from api.references import ReferenceStore
 from api.store import Store
 
 
 def _store(request: Request) -> Store:
     return request.app.state.store
+
+
+def _references(request: Request) -> ReferenceStore:
+    return request.app.state.references
 
 
 def _registry(request: Request) -> CollectorRegistry:
@@ -24,5 +29,6 @@ def _checks(request: Request) -> dict[str, Callable[[], bool]]:
 
 
 StoreDep = Annotated[Store, Depends(_store)]
+ReferencesDep = Annotated[ReferenceStore, Depends(_references)]
 RegistryDep = Annotated[CollectorRegistry, Depends(_registry)]
 ChecksDep = Annotated[dict[str, Callable[[], bool]], Depends(_checks)]

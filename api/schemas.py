@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -24,3 +25,17 @@ class InferencesPage(BaseModel):
     records: list[dict[str, Any]] = Field(description="Inference records as ingested")
     next_after: int = Field(description="Pass as `after` for the next page")
     has_more: bool
+
+
+class ReferenceSummary(BaseModel):
+    model: str
+    version: str
+    columns: dict[str, Literal["numerical", "categorical"]]
+    prediction: str | None
+    rows: int
+    source: str = Field(description="'upload' or 'capture'")
+    created_at: datetime
+
+
+class ReferenceOut(ReferenceSummary):
+    data: list[dict[str, Any]] = Field(description="the rows; null where a value is missing")

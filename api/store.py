@@ -160,6 +160,18 @@ class Store:
         ).drop_duplicates(subset=["id"])
         return self._insert("inferences", frame)
 
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor inside one transaction, under the writer lock: all or nothing."""
+        with self._write_lock, self.cursor() as cur:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+
     def _insert(self, table: str, frame: pd.DataFrame) -> int:
         """One set-based INSERT (no executemany), skipping rows whose key is stored already."""
         cols = ", ".join(frame.columns)

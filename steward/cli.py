@@ -18,6 +18,9 @@ events_app = typer.Typer(help="Look at the events Steward emitted.", no_args_is_
 app.add_typer(events_app, name="events")
 token_app = typer.Typer(help="Issue access tokens.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
+reference_app = typer.Typer(help="Reference datasets that drift is measured against.",
+                            no_args_is_help=True)
+app.add_typer(reference_app, name="reference")
 
 Bootstrap = Annotated[str | None, typer.Option(
     help="Use this Kafka (host:port,...) instead of starting the embedded broker.")]
@@ -188,6 +191,35 @@ def token_new(
     entry = TokenSpec.model_validate(spec).model_dump(mode="json")
     entry["scopes"] = sorted(entry["scopes"])
     typer.echo(f"entry: {json.dumps(entry)}")
+
+
+@reference_app.command("add")
+def reference_add(
+    path: Annotated[Path, typer.Argument(help="A .csv or .parquet file.", exists=True,
+                                         dir_okay=False, readable=True)],
+    model: Annotated[str, typer.Option(help="Model name.")],
+    version: Annotated[str, typer.Option(help="Model version.")],
+    categorical: Annotated[list[str], typer.Option(help="A categorical column (repeatable).")] =
+    [],  # noqa: B006 - typer reads the default, nobody mutates it
+    prediction: Annotated[str | None, typer.Option(help="The prediction column.")] = None,
+    api_url: Annotated[str, typer.Option(help="Steward API base URL.")] = "http://127.0.0.1:8080",
+) -> None:
+    """Register (or replace) the reference of a model version from a file."""
+    import httpx
+
+    ctype = "application/vnd.apache.parquet" if path.suffix.lower() == ".parquet" else "text/csv"
+    params: dict[str, Any] = {"categorical": categorical}
+    if prediction:
+        params["prediction"] = prediction
+    resp = httpx.put(f"{api_url.rstrip('/')}/references/{model}/{version}",
+                     content=path.read_bytes(), headers={"content-type": ctype}, params=params,
+                     timeout=120)
+    if resp.status_code != 201:
+        typer.echo(f"error: {resp.status_code}: {resp.json().get('detail', resp.text)}", err=True)
+        raise typer.Exit(2)
+    summary = resp.json()
+    typer.echo(f"reference {model} {version}: {summary['rows']} rows, columns "
+               + ", ".join(f"{c} ({k})" for c, k in summary["columns"].items()))
 
 
 def main() -> None:

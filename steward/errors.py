@@ -24,6 +24,12 @@ class InvalidInput(StewardError):
     status = 400
 
 
+class NotFound(StewardError):
+    """The thing asked for does not exist."""
+
+    status = 404
+
+
 class PayloadTooLarge(InvalidInput):
     status = 413
 

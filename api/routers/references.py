@@ -1,0 +1,63 @@
+"""Reference datasets: register one per model version, list them, fetch one whole."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import ReferencesDep
+from api.references import read_table
+from api.schemas import ReferenceOut, ReferenceSummary
+from steward.errors import InvalidInput, NotFound, PayloadTooLarge
+
+router = APIRouter(tags=["references"])
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$"
+MAX_BODY = 64 * 1024 * 1024
+ModelName = Annotated[str, Path(pattern=NAME)]
+
+
+@router.put("/references/{model}/{version}", response_model=ReferenceSummary, status_code=201,
+            openapi_extra={"requestBody": {"content": {"text/csv": {},
+                                                       "application/vnd.apache.parquet": {}}}})
+async def put_reference(
+    request: Request, refs: ReferencesDep, model: ModelName,
+    version: Annotated[str, Path(pattern=NAME)],
+    categorical: Annotated[list[str], Query(description="columns to treat as categorical")] = [],  # noqa: B006
+    prediction: Annotated[str | None, Query(description="the prediction column")] = None,
+) -> ReferenceSummary:
+    """Register (or replace) the reference of `model` `version` from a CSV or Parquet body.
+    Columns are numerical unless listed in `categorical`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"reference bodies are limited to {MAX_BODY} bytes")
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise PayloadTooLarge(f"reference bodies are limited to {MAX_BODY} bytes")
+    if not body:
+        raise InvalidInput("empty body: send the reference as CSV or Parquet")
+    frame = read_table(body, request.headers.get("content-type", ""))
+    ref = await run_in_threadpool(refs.put, model, version, frame, categorical, prediction)
+    return ReferenceSummary(model=ref.model, version=ref.version, columns=ref.columns,
+                            prediction=ref.prediction, rows=len(ref.rows), source=ref.source,
+                            created_at=ref.created_at)
+
+
+@router.get("/references", response_model=list[ReferenceSummary])
+def list_references(refs: ReferencesDep) -> list[ReferenceSummary]:
+    return [ReferenceSummary(**r) for r in refs.list()]
+
+
+@router.get("/references/{model}/{version}", response_model=ReferenceOut,
+            responses={404: {"description": "no reference for this model version"}})
+def get_reference(refs: ReferencesDep, model: ModelName,
+                  version: Annotated[str, Path(pattern=NAME)]) -> ReferenceOut:
+    """The whole reference, rows included: what the drift processors judge against."""
+    ref = refs.get(model, version)
+    if ref is None:
+        raise NotFound(f"no reference for {model} {version}; PUT one first")
+    return ReferenceOut(model=ref.model, version=ref.version, columns=ref.columns,
+                        prediction=ref.prediction, rows=len(ref.rows), source=ref.source,
+                        created_at=ref.created_at, data=ref.rows)
