@@ -79,3 +79,21 @@ def test_unknown_processor_is_a_clear_error(broker):
     assert proc.returncode == 2
     assert "error: unknown processor 'no-such-thing'; known: canary-latency" in out
     assert "Traceback" not in out
+
+
+def test_reference_add_registers_a_file(start_api, tmp_path: Path):
+    api, _ = start_api()
+    path = tmp_path / "ref.csv"
+    path.write_text("amount,channel,score\n1.5,pos,0.2\n2.5,web,0.9\n")
+    out = subprocess.run([sys.executable, "-m", "steward.cli", "reference", "add", str(path),
+                          "--model", "fraud", "--version", "2.0", "--categorical", "channel",
+                          "--prediction", "score", "--api-url", api.url],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "reference fraud 2.0: 2 rows" in out.stdout and "channel (categorical)" in out.stdout
+    ref = httpx.get(f"{api.url}/references/fraud/2.0").json()
+    assert ref["data"][1] == {"amount": 2.5, "channel": "web", "score": 0.9}
+    bad = subprocess.run([sys.executable, "-m", "steward.cli", "reference", "add", str(path),
+                          "--model", "fraud", "--version", "2.0", "--api-url", api.url],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "declare it categorical" in bad.stderr
