@@ -6,12 +6,14 @@ from collections.abc import Callable
 from typing import Any
 
 from processors.canary_latency import CanaryLatency
+from processors.retrain_trigger import RetrainTrigger
 from processors.settings import ProcessorSettings
 from steward.errors import ConfigError
 from steward.stream import Processor
 
 PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
     "canary-latency": lambda s: CanaryLatency(s.canaries),
+    "retrain-trigger": lambda s: RetrainTrigger(s.retrain),
 }
 
 

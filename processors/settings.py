@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from processors.canary_latency import CanarySpec
+from processors.retrain_trigger import TriggerSpec
 from steward.settings import KafkaSettings, env_config
 
 
@@ -21,3 +22,5 @@ class ProcessorSettings(BaseSettings):
     canaries: list[CanarySpec] = Field(default_factory=list)
     """Canaries under watch, e.g. STEWARD_CANARIES='[{"model": "m", "baseline_version": "1",
     "canary_version": "2"}]'."""
+    retrain: TriggerSpec = Field(default_factory=TriggerSpec)
+    """Debounce and cooldown of retraining requests, e.g. STEWARD_RETRAIN__K=3."""

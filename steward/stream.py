@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from cloudevents.core.v1.event import CloudEvent
+from pydantic import BaseModel
 
 from steward.topics import Topic
 
@@ -37,10 +38,13 @@ class Source:
 
 @dataclass(frozen=True)
 class Emit:
-    """An event a processor wants on `topic`. The runner produces it before committing."""
+    """What a processor wants on `topic`: a CloudEvent (event topics) or a record with its
+    key (batch topics). The runner produces it before committing."""
 
     topic: Topic
-    event: CloudEvent
+    event: CloudEvent | None = None
+    record: BaseModel | None = None
+    key: str | None = None
 
 
 class Processor(Protocol, Generic[S]):

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from steward.schema import GpuSample, InferenceRecord, MetricPoint
+from steward.schema.drift import DriftVerdict
 
 Payload = Literal["batch", "cloudevent", "deadletter"]
 
@@ -46,6 +47,11 @@ GPU = Topic(
     "steward.telemetry.gpu.v1", "site/node", 8, "batch", GpuSample,
     "GPU partition samples (MIG instances, time-slice replicas, whole cards).",
 )
+DRIFT_VERDICTS = Topic(
+    "steward.drift.verdicts.v1", "model", 4, "batch", DriftVerdict,
+    "One verdict per (model, version, site) window; keyed by model so one trigger sees all "
+    "sites.",
+)
 ACTIONS = Topic(
     "steward.events.actions.v1", "model", 4, "cloudevent", None,
     "Actions for the platform: rollbacks, promotions, retraining requests.",
@@ -59,7 +65,7 @@ DEADLETTER = Topic(
     "Every record Steward rejected, with the reason and the original bytes.",
 )
 
-ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, ACTIONS, ALERTS, DEADLETTER)
+ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, DRIFT_VERDICTS, ACTIONS, ALERTS, DEADLETTER)
 TELEMETRY: tuple[Topic, ...] = (INFERENCE, METRICS, GPU)
 EVENTS: tuple[Topic, ...] = (ACTIONS, ALERTS)
 

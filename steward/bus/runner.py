@@ -26,7 +26,14 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from steward import topics as T
 from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Out, Producer
-from steward.codec import JSON_HEADERS, Decoded, Rejected, decode_batch, decode_event
+from steward.codec import (
+    JSON_HEADERS,
+    Decoded,
+    Rejected,
+    decode_batch,
+    decode_event,
+    encode_batch,
+)
 from steward.errors import Unavailable
 from steward.schema import DeadLetter, to_kafka
 from steward.settings import KafkaSettings
@@ -278,9 +285,13 @@ class Runner:
     def _emit(self, emits: Sequence[Emit]) -> list[Out]:
         outs = []
         for emit in emits:
-            key, value, headers = to_kafka(emit.event)
             name = emit.topic.full(self.kafka.topic_prefix)
-            outs.append(Out(name, key, value, headers))
+            if emit.event is not None:
+                key, value, headers = to_kafka(emit.event)
+                outs.append(Out(name, key, value, headers))
+            elif emit.record is not None:
+                key = emit.key.encode() if emit.key else None
+                outs.append(Out(name, key, encode_batch([emit.record]), JSON_HEADERS))
             self.metrics.emitted.labels(self.name, emit.topic.name).inc()
         return outs
 

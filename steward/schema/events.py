@@ -32,6 +32,7 @@ class EventType:
     MODEL_ROLLED_BACK = "steward.model.rolled_back"
     MODEL_PROMOTED = "steward.model.promoted"
     RETRAIN_REQUESTED = "steward.retrain.requested"
+    DATA_QUALITY = "steward.data_quality"
     ALERT = "steward.alert"
 
 

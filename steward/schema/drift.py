@@ -1,0 +1,92 @@
+"""Drift verdicts (one per window) and the retraining request they can lead to.
+
+A verdict keeps everything behind it: per column the test, its threshold and score,
+the window and its row counts, whether it came from raw records or a profile, and
+both judgements, Evidently's defaults and Steward's calibrated one, with the one that
+decides named. Verdicts travel on their own topic keyed by model, so one trigger
+instance sees every site of a model and can open one retraining request for all.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from steward.schema.events import Window
+from steward.schema.records import Frozen, Name
+
+Method = Literal["evidently", "calibrated"]
+
+
+class ColumnDrift(Frozen):
+    """One column's test in one window."""
+
+    column: str
+    kind: Literal["numerical", "categorical"]
+    stattest: str
+    threshold: float
+    score: float | None
+    """p-value (drift when below the threshold) or distance (drift when at or above)."""
+    drifted: bool
+    reference_rows: int
+    current_rows: int
+
+
+class DatasetDrift(Frozen):
+    """A whole window's judgement under one method."""
+
+    method: Method
+    columns: list[ColumnDrift]
+    drifted_columns: list[str]
+    share: Annotated[float, Field(ge=0, le=1)]
+    drift_share: Annotated[float, Field(gt=0, le=1)]
+    dataset_drift: bool
+
+
+class DriftVerdict(Frozen):
+    """The verdict on one (model, version, site) window."""
+
+    schema_: Literal["steward.drift.verdict.v1"] = Field("steward.drift.verdict.v1",
+                                                         alias="schema")
+    id: str
+    model: Name
+    version: Name
+    site: Name
+    window: Window
+    rows: int
+    source: Literal["raw", "profile"] = "raw"
+    evidently: DatasetDrift
+    calibrated: DatasetDrift | None = None
+    decided_by: Method
+    drift: bool
+    """The deciding method's dataset drift: what triggers count."""
+    prediction: ColumnDrift | None = None
+    findings: list[str] = Field(default_factory=list)
+
+    model_config = {"populate_by_name": True}
+
+
+class WindowRef(Frozen):
+    site: Name
+    start: str
+    end: str
+    verdict_id: str
+    drifted_columns: list[str]
+
+
+class RetrainRequested(Frozen):
+    """Data of `steward.retrain.requested`: which version, where, on what evidence."""
+
+    schema_: Literal["steward.retrain.requested.v1"] = Field(
+        "steward.retrain.requested.v1", alias="schema")
+    model: Name
+    version: Name
+    trigger_id: str
+    sites: list[Name]
+    windows: list[WindowRef]
+    drifted_columns: list[str]
+    method: Method
+    rule: str
+    """e.g. '3 of the last 5 windows drifted'."""
+    cooldown_s: int
