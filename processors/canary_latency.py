@@ -13,12 +13,13 @@ redelivered input, or a later window after a restart, yields the same event id.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors.latency import UNIT_TO_MS, LatencyAgg, delta_counts
+from processors.windows import Windows
 from steward import topics as T
 from steward.schema import (
     EventType,
@@ -52,22 +53,19 @@ class CanarySpec(BaseModel):
     latency_metric: str = "steward.inference.latency"
 
 
-WindowKey = tuple[str, str, datetime]  # model, site, window start
-
-
 @dataclass
 class State:
-    """One partition's open windows and what has been decided already."""
+    """One partition's open windows (per canary spec) and what has been decided already."""
 
-    windows: dict[WindowKey, dict[str, LatencyAgg]] = field(default_factory=dict)
-    watermark: dict[tuple[str, str], datetime] = field(default_factory=dict)
-    last_seen: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    windows: dict[int, Windows[dict[str, LatencyAgg]]] = field(default_factory=dict)
+    """By index of the spec in the processor's list; keys are (model, site)."""
     cumulative: dict[tuple[Any, ...], tuple[list[int], datetime]] = field(default_factory=dict)
     """Last counts of each cumulative histogram series, and when they came (for pruning)."""
-    held: dict[WindowKey, dict[str, int]] = field(default_factory=dict)
-    """Per open window, the lowest offset per topic of the records in it."""
     fired: set[tuple[str, str, str]] = field(default_factory=set)
-    late: int = 0
+
+    @property
+    def late(self) -> int:
+        return sum(w.late for w in self.windows.values())
 
 
 class CanaryLatency:
@@ -82,26 +80,27 @@ class CanaryLatency:
     def initial_state(self) -> State:
         return State()
 
-    def _spec(self, model: str, version: str, site: str) -> CanarySpec | None:
-        for s in self.specs:
+    def _spec(self, model: str, version: str, site: str) -> int | None:
+        for i, s in enumerate(self.specs):
             if s.model == model and version in (s.baseline_version, s.canary_version) \
                     and s.site in (None, site):
-                return s
+                return i
         return None
 
     def hold(self, state: State) -> dict[str, int]:
         """The lowest offset per topic that an open window still needs."""
         low: dict[str, int] = {}
-        for offsets in state.held.values():
-            for topic, offset in offsets.items():
+        for windows in state.windows.values():
+            for topic, offset in windows.hold().items():
                 low[topic] = min(offset, low.get(topic, offset))
         return low
 
     def step(self, state: State, record: Any, now: datetime,
              src: Source) -> tuple[State, list[Emit]]:
-        spec = self._spec(record.model, record.version, record.site)
-        if spec is None:
+        index = self._spec(record.model, record.version, record.site)
+        if index is None:
             return state, []
+        spec = self.specs[index]
         if isinstance(record, InferenceRecord):
             observe = _sample(record.latency_ms)
         elif isinstance(record, MetricPoint) and record.name == spec.latency_metric:
@@ -110,19 +109,13 @@ class CanaryLatency:
                 return state, []
         else:
             return state, []
+        windows = state.windows.setdefault(index, Windows(spec.window_s, spec.grace_s))
         key = (record.model, record.site)
-        start = _window_start(record.ts, spec.window_s)
-        if start + timedelta(seconds=spec.window_s + spec.grace_s) <= state.watermark.get(
-                key, start):
-            state.late += 1
+        aggs = windows.add(key, record.ts, src, now, dict)
+        if aggs is None:
             return state, []
-        wkey = (*key, start)
-        observe(state.windows.setdefault(wkey, {}).setdefault(record.version, LatencyAgg()))
-        held = state.held.setdefault(wkey, {})
-        held.setdefault(src.topic, src.offset)  # records arrive in offset order: first is lowest
-        state.watermark[key] = max(record.ts, state.watermark.get(key, record.ts))
-        state.last_seen[key] = now
-        return state, self._close(state, lambda k: state.watermark[k], only=key)
+        observe(aggs.setdefault(record.version, LatencyAgg()))
+        return state, self._judge_all(state, spec, windows.close_by_watermark(key))
 
     def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
         """Close windows of keys that went quiet: wall-clock silence of `grace` past the end.
@@ -130,37 +123,14 @@ class CanaryLatency:
         for series, (_, seen) in list(state.cumulative.items()):
             if now - seen > SERIES_TTL:
                 del state.cumulative[series]
-        def quiet_until(key: tuple[str, str]) -> datetime | None:
-            spec = self._spec_for_key(state, key)
-            seen = state.last_seen.get(key)
-            if spec is None or seen is None or (now - seen).total_seconds() < spec.grace_s:
-                return None
-            return now
-        return state, self._close(state, quiet_until)
-
-    def _spec_for_key(self, state: State, key: tuple[str, str]) -> CanarySpec | None:
-        for model, site, _ in state.windows:
-            if (model, site) == key:
-                for s in self.specs:
-                    if s.model == model and s.site in (None, site):
-                        return s
-        return None
-
-    def _close(self, state: State, clock: Any, only: tuple[str, str] | None = None) -> list[Emit]:
         emits: list[Emit] = []
-        for wkey in sorted(state.windows, key=lambda k: k[2]):
-            model, site, start = wkey
-            if only is not None and (model, site) != only:
-                continue
-            until = clock((model, site))
-            spec = self._spec_for_key(state, (model, site))
-            if until is None or spec is None:
-                continue
-            end = start + timedelta(seconds=spec.window_s)
-            if end + timedelta(seconds=spec.grace_s) > until:
-                continue
-            aggs = state.windows.pop(wkey)
-            state.held.pop(wkey, None)
+        for index, windows in state.windows.items():
+            emits += self._judge_all(state, self.specs[index], windows.close_quiet(now))
+        return state, emits
+
+    def _judge_all(self, state: State, spec: CanarySpec, closed: list[Any]) -> list[Emit]:
+        emits = []
+        for (_, site), start, end, aggs in closed:
             emit = self._judge(state, spec, site, Window(start=start, end=end), aggs)
             if emit is not None:
                 emits.append(emit)
@@ -194,11 +164,6 @@ class CanaryLatency:
             data=data, key=spec.model, time=window.end, facts=fired_key,
         )
         return Emit(T.ACTIONS, event)
-
-
-def _window_start(ts: datetime, window_s: int) -> datetime:
-    epoch = int(ts.timestamp())
-    return datetime.fromtimestamp(epoch - epoch % window_s, UTC)
 
 
 def _sample(ms: float) -> Any:

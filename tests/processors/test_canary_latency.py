@@ -162,4 +162,4 @@ def test_hold_names_the_first_offset_of_every_open_window():
     assert proc.hold(state) == {"list": 0}
     state, _ = run_steps(proc, [rec("1.0", 10.0, 36)], T0, state)  # closes window 0
     assert proc.hold(state) == {"list": 2}        # window 30 opened at offset 2
-    assert list(state.held) == [("fraud", "eu-west-1", T0 + timedelta(seconds=30))]
+    assert list(state.windows[0].held) == [(("fraud", "eu-west-1"), T0 + timedelta(seconds=30))]
