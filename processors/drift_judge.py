@@ -128,3 +128,28 @@ def _row(record: InferenceRecord, ref: ReferenceData) -> dict[str, Any]:
     if ref.prediction is not None:
         row[ref.prediction] = record.prediction
     return row
+
+
+class EvidentlyJudge:
+    """The default judge: Evidently's tests through Steward's adapter, with the prepared
+    reference (test choice, cleaned columns) built once per reference and reused."""
+
+    def __init__(self, params: Any = None) -> None:
+        self.params = params
+        self._prepared: dict[tuple[str, str], tuple[ReferenceData, Any]] = {}
+
+    def __call__(self, ref: ReferenceData, rows: list[dict[str, Any]]) -> Judged:
+        import pandas as pd
+
+        from processors.drift.models import ColumnSpec
+        from processors.drift.reference import Reference
+
+        held = self._prepared.get((ref.model, ref.version))
+        if held is None or held[0] is not ref:
+            specs = [ColumnSpec(name=n, kind=k) for n, k in ref.columns.items()]
+            prepared = Reference(pd.DataFrame(ref.rows, columns=list(ref.columns)), specs,
+                                 self.params, ref.prediction)
+            held = self._prepared[(ref.model, ref.version)] = (ref, prepared)
+        verdict = held[1].judge(pd.DataFrame(rows))
+        return Judged(evidently=verdict.drift, prediction=verdict.prediction,
+                      findings=tuple(str(f) for f in verdict.findings))

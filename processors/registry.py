@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from processors.canary_latency import CanaryLatency
+from processors.drift_judge import DriftJudge, EvidentlyJudge
+from processors.references import ApiReferences
 from processors.retrain_trigger import RetrainTrigger
 from processors.settings import ProcessorSettings
 from steward.errors import ConfigError
@@ -14,6 +16,7 @@ from steward.stream import Processor
 PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
     "canary-latency": lambda s: CanaryLatency(s.canaries),
     "retrain-trigger": lambda s: RetrainTrigger(s.retrain),
+    "drift-judge": lambda s: DriftJudge(s.drift, ApiReferences(s.api_url), EvidentlyJudge()),
 }
 
 

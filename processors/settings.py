@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from processors.canary_latency import CanarySpec
+from processors.drift_judge import DriftSpec
 from processors.retrain_trigger import TriggerSpec
 from steward.settings import KafkaSettings, env_config
 
@@ -24,3 +25,7 @@ class ProcessorSettings(BaseSettings):
     "canary_version": "2"}]'."""
     retrain: TriggerSpec = Field(default_factory=TriggerSpec)
     """Debounce and cooldown of retraining requests, e.g. STEWARD_RETRAIN__K=3."""
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    """Drift windows, e.g. STEWARD_DRIFT__WINDOW_S=300, STEWARD_DRIFT__MIN_ROWS=50."""
+    api_url: str = "http://127.0.0.1:8080"
+    """Where the drift judge fetches reference datasets."""
