@@ -1,0 +1,69 @@
+"""The drift loop on real parts: a reference through the API, records through the collector,
+the drift judge and the retraining trigger as consumer groups, one retrain request stored."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import numpy as np
+import pandas as pd
+
+from processors.drift_judge import DriftJudge, DriftSpec, EvidentlyJudge
+from processors.references import ApiReferences
+from processors.retrain_trigger import RetrainTrigger, TriggerSpec
+from steward import topics as T
+
+T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+RNG = np.random.default_rng(11)
+
+
+def records(site: str, window: int, shift: float, n: int = 60) -> list[dict]:
+    start = T0 + timedelta(seconds=10 * window)
+    return [{"id": f"{site}-{window}-{i}", "model": "fraud", "version": "1.4.0", "site": site,
+             "tier": "edge", "ts": (start + timedelta(seconds=i * 0.1)).isoformat(),
+             "latency_ms": 5.0,
+             "features": {"amount": float(RNG.normal(100 + shift, 10)),
+                          "channel": str(RNG.choice(["pos", "web", "app"]))},
+             "prediction": float(RNG.random() * (0.3 if shift else 1.0))}
+            for i in range(n)]
+
+
+def test_drift_at_one_site_requests_retraining_once(kafka, start_collector, start_api,
+                                                    start_runner, topic_reader, wait):
+    api, _ = start_api()
+    ref = pd.DataFrame({"amount": RNG.normal(100, 10, 500),
+                        "channel": RNG.choice(["pos", "web", "app"], 500),
+                        "score": RNG.random(500)})
+    body = io.StringIO()
+    ref.to_csv(body, index=False)
+    httpx.put(f"{api.url}/references/fraud/1.4.0", content=body.getvalue().encode(),
+              headers={"content-type": "text/csv"},
+              params={"categorical": ["channel"], "prediction": "score"}).raise_for_status()
+    spec = DriftSpec(window_s=10, grace_s=0, min_rows=30)
+    start_runner(DriftJudge(spec, ApiReferences(api.url), EvidentlyJudge()))
+    start_runner(RetrainTrigger(TriggerSpec(k=2, m=3)))
+    url = f"{start_collector().url}/v1/inferences"
+    for w in range(4):  # berlin drifts from window 1 on; lyon never does
+        for site, shift in (("berlin", 30.0 if w else 0.0), ("lyon", 0.0)):
+            httpx.post(url, json=records(site, w, shift)).raise_for_status()
+    for site in ("berlin", "lyon"):  # close window 3
+        httpx.post(url, json=records(site, 5, 0.0, n=1)).raise_for_status()
+
+    verdicts = wait(lambda: (m := topic_reader(T.DRIFT_VERDICTS.full(kafka.topic_prefix)))
+                    and len(m) == 8 and m, timeout_s=60, what="8 verdicts")
+    by_site = {}
+    for m in verdicts:
+        for v in json.loads(m["value"])["records"]:
+            by_site.setdefault(v["site"], []).append(v["drift"])
+    assert by_site == {"berlin": [False, True, True, True], "lyon": [False] * 4}
+    events = wait(lambda: httpx.get(f"{api.url}/events").json()["events"], timeout_s=30,
+                  what="the retrain request stored")
+    assert [e["type"] for e in events] == ["steward.retrain.requested"]
+    data = events[0]["data"]
+    assert (data["model"], data["version"], data["sites"]) == ("fraud", "1.4.0", ["berlin"])
+    assert [w["start"] for w in data["windows"]] == [
+        (T0 + timedelta(seconds=10 * w)).isoformat() for w in (1, 2)]
+    assert "amount" in data["drifted_columns"]
