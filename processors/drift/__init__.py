@@ -1,0 +1,17 @@
+"""Drift verdicts faithful to Evidently's `DataDriftPreset`, at a fraction of its cost.
+
+    from processors.drift import ColumnSpec, Reference
+    ref = Reference(reference_frame, [ColumnSpec(name="age", kind="numerical"), ...],
+                    prediction="score")
+    verdict = ref.judge(window_frame)   # DatasetVerdict
+
+Per column, Evidently's default test for its kind and reference size (or a per-column
+override), its threshold and score; the dataset drifts when the share of drifted
+columns reaches `drift_share`. Evidently's `legacy` code is reached only through
+`evidently_adapter`; `evidently_report` runs a full Report for parity checks.
+"""
+
+from processors.drift.models import ColumnSpec, DatasetVerdict, DriftParams, Finding
+from processors.drift.reference import Reference, judge
+
+__all__ = ["ColumnSpec", "DatasetVerdict", "DriftParams", "Finding", "Reference", "judge"]

@@ -1,0 +1,235 @@
+"""A reference prepared once, then windows judged against it cheaply.
+
+Everything that depends only on the reference is done when it is built: each
+column's non-null values (cleaned as the preset cleans them: inf -> NaN, dropped),
+their count, and, for low-cardinality columns, their distinct values. Numerical
+values are kept sorted: KS and Wasserstein sort anyway, and Wasserstein runs ~30%
+faster on sorted input at 10,000 rows. Its one trace: Wasserstein's normalising
+`np.std` sums in another order, so its score can differ from the report's in the last
+bit (seen in 14 of 74 parity columns; every other test is bit-identical). A window then
+costs a cleaning pass and Evidently's test per column, nothing of a Report's extras
+(correlations, histograms, plots, each column computed three times).
+
+The verdict is the one Evidently's `DataDriftPreset` gives on the same data with the
+same declared column kinds; where the preset would raise (a missing or empty column)
+Steward records a `Finding` and judges the other columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from processors.drift import evidently_adapter as ev
+from processors.drift.models import (
+    ColumnSpec,
+    DatasetVerdict,
+    DriftParams,
+    Finding,
+    FindingCode,
+    Kind,
+)
+from steward.schema.drift import ColumnDrift, DatasetDrift
+
+_STATTEST_ERRORS = (ValueError, TypeError, ArithmeticError)
+"""What a test may raise on odd data (scipy's checks, empty keys); reported, not raised."""
+
+
+@dataclass(frozen=True, slots=True)
+class RefColumn:
+    """One reference column, ready for judging."""
+
+    name: str
+    kind: Kind
+    values: pd.Series
+    """Non-null, finite values; sorted when numerical."""
+    uniques: frozenset | None
+    """Distinct values when fewer than the selection counts to, else None."""
+    override: ev.Stattest | None
+    threshold: float | None
+
+    @property
+    def rows(self) -> int:
+        return len(self.values)
+
+
+def clean(series: pd.Series) -> tuple[pd.Series, int]:
+    """The preset's cleaning (`get_one_column_drift`): inf -> NaN, then dropna.
+
+    Also returns how many infinite values went (a finding: the preset's dataset count
+    keeps them when the column has no NaN, its per-column test drops them).
+    """
+    data = series.to_numpy()
+    if data.dtype.kind == "f":  # fast path, same rows kept
+        keep = np.isfinite(data)
+        if keep.all():
+            return series, 0
+        return series[keep], int(np.isinf(data).sum())
+    if data.dtype.kind in "iub":
+        return series, 0
+    replaced = series.replace([-np.inf, np.inf], np.nan)
+    return replaced.dropna(), int(replaced.isna().sum() - series.isna().sum())
+
+
+def _numeric(series: pd.Series) -> bool:
+    """The preset's check for numerical columns (after cleaning)."""
+    return pd.api.types.is_numeric_dtype(series)
+
+
+def _finding(code: FindingCode, column: str | None, message: str) -> Finding:
+    return Finding(code=code, column=column, message=message)
+
+
+class Reference:
+    """A reference frame prepared for judging windows (build once per model version)."""
+
+    def __init__(self, frame: pd.DataFrame, columns: Sequence[ColumnSpec],
+                 params: DriftParams | None = None, prediction: str | None = None) -> None:
+        self.params = params or DriftParams()
+        self.specs = tuple(columns)
+        self.prediction = prediction
+        self.frame_columns = frozenset(frame.columns)
+        self._check_params()
+        self.columns: tuple[RefColumn, ...]
+        self.findings: tuple[Finding, ...]
+        self.columns, self.findings = self._prepare(frame)
+
+    def _check_params(self) -> None:
+        """Configuration errors raise: unknown columns, tests unfit for the kind."""
+        names = [s.name for s in self.specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f"columns declared twice: {names}")
+        unknown = (set(self.params.stattest) | set(self.params.threshold)) - set(names)
+        if unknown:
+            raise ValueError(f"drift params name undeclared columns: {sorted(unknown)}")
+        if self.prediction is not None and self.prediction not in names:
+            raise ValueError(f"prediction column {self.prediction!r} is not declared")
+        kinds = {s.name: s.kind for s in self.specs}
+        for column, name in self.params.stattest.items():
+            ev.stattest_by_name(name, kinds[column])
+
+    def _prepare(self, frame: pd.DataFrame) -> tuple[tuple[RefColumn, ...], tuple[Finding, ...]]:
+        ready: list[RefColumn] = []
+        findings: list[Finding] = []
+        for spec in self.specs:
+            column, found = self._prepare_column(frame, spec)
+            findings.extend(found)
+            if column is not None:
+                ready.append(column)
+        return tuple(ready), tuple(findings)
+
+    def _prepare_column(self, frame: pd.DataFrame,
+                        spec: ColumnSpec) -> tuple[RefColumn | None, list[Finding]]:
+        """A column's cleaned values and what the selection needs of them, or why not."""
+        if spec.name not in frame.columns:
+            return None, [_finding("missing_in_reference", spec.name,
+                                   "declared but absent from the reference: not judged")]
+        values, infinite = clean(frame[spec.name])
+        found = _infinite(spec.name, infinite, "reference")
+        if values.empty:
+            return None, [*found, _finding("empty_in_reference", spec.name,
+                                           "no non-null, finite value in the reference")]
+        if spec.kind == "numerical":
+            if not _numeric(values):
+                return None, [_finding("not_numeric", spec.name,
+                                       f"declared numerical, the reference holds {values.dtype}")]
+            values = pd.Series(np.sort(values.to_numpy()), name=spec.name)
+        uniques = pd.unique(values.to_numpy())
+        override = self.params.stattest.get(spec.name)
+        return RefColumn(
+            name=spec.name, kind=spec.kind, values=values,
+            uniques=frozenset(uniques.tolist()) if len(uniques) < ev.N_VALUES_CAP else None,
+            override=ev.stattest_by_name(override, spec.kind) if override else None,
+            threshold=self.params.threshold.get(spec.name),
+        ), found
+
+    def judge(self, current: pd.DataFrame) -> DatasetVerdict:
+        """One window's verdict: per column, the dataset share, the prediction."""
+        results: list[ColumnDrift] = []
+        findings = list(self.findings)
+        for column in self.columns:
+            result, found = judge_column(column, current)
+            findings.extend(found)
+            if result is not None:
+                results.append(result)
+        findings.extend(self._unknown_columns(current))
+        if not results:
+            findings.append(_finding("no_columns", None, "no column could be judged"))
+        return DatasetVerdict(
+            drift=dataset_drift(results, self.params.drift_share),
+            prediction=next((r for r in results if r.column == self.prediction), None),
+            findings=tuple(findings),
+        )
+
+    def _unknown_columns(self, current: pd.DataFrame) -> list[Finding]:
+        """Window columns the reference has never seen and nobody declared."""
+        declared = {s.name for s in self.specs}
+        return [_finding("unknown_in_current", str(name),
+                         "in the window but neither declared nor in the reference")
+                for name in current.columns
+                if name not in self.frame_columns and name not in declared]
+
+
+def _infinite(column: str, count: int, where: str) -> list[Finding]:
+    if not count:
+        return []
+    return [_finding("infinite_values", column,
+                     f"{count} infinite value(s) in the {where} dropped before the test")]
+
+
+def judge_column(column: RefColumn,
+                 current: pd.DataFrame) -> tuple[ColumnDrift | None, list[Finding]]:
+    """One column of a window: cleaned as the preset does, tested by Evidently."""
+    if column.name not in current.columns:
+        return None, [_finding("missing_in_current", column.name,
+                               "absent from the window: not judged")]
+    values, infinite = clean(current[column.name])
+    found = _infinite(column.name, infinite, "window")
+    if values.empty:
+        return None, [*found, _finding("empty_in_current", column.name,
+                                       "no non-null, finite value in the window: not judged")]
+    if column.kind == "numerical" and not _numeric(values):
+        return None, [_finding("not_numeric", column.name,
+                               f"declared numerical, the window holds {values.dtype}")]
+    test = column.override or ev.default_stattest(column.kind, column.rows,
+                                                  n_values(column, values))
+    try:
+        score, drifted, threshold = ev.run_stattest(test, column.values, values, column.kind,
+                                                    column.threshold)
+    except _STATTEST_ERRORS as exc:
+        return None, [*found, _finding("stattest_failed", column.name, f"{test.name}: {exc}")]
+    if not np.isfinite(score):
+        found.append(_finding("score_not_finite", column.name,
+                              f"{test.name} gave {score}; its drift flag is kept"))
+    return ColumnDrift(
+        column=column.name, kind=column.kind, stattest=test.name, threshold=threshold,
+        score=score if np.isfinite(score) else None, drifted=drifted,
+        reference_rows=column.rows, current_rows=len(values),
+    ), found
+
+
+def n_values(column: RefColumn, current: pd.Series) -> int:
+    """Distinct values in reference and window together, counted up to the cap."""
+    if column.uniques is None:
+        return ev.N_VALUES_CAP
+    together = column.uniques.union(pd.unique(current.to_numpy()).tolist())
+    return min(len(together), ev.N_VALUES_CAP)
+
+
+def dataset_drift(results: list[ColumnDrift], drift_share: float) -> DatasetDrift:
+    """The preset's rule (`get_dataset_drift`): drift when drifted/judged >= drift_share."""
+    drifted = [r.column for r in results if r.drifted]
+    share = len(drifted) / len(results) if results else 0.0
+    return DatasetDrift(
+        method="evidently", columns=results, drifted_columns=drifted, share=share,
+        drift_share=drift_share, dataset_drift=bool(results) and share >= drift_share,
+    )
+
+
+def judge(reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[ColumnSpec],
+          params: DriftParams | None = None, prediction: str | None = None) -> DatasetVerdict:
+    """Judge one window in one call (builds the `Reference`; keep one to judge many)."""
+    return Reference(reference, columns, params, prediction).judge(current)
