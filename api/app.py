@@ -9,8 +9,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Gauge
 
 from api.references import ReferenceStore
-from api.routers import events, health, inferences, metrics, references
+from api.routers import drift, events, health, inferences, metrics, references
 from api.store import Store
+from api.verdicts import VerdictStore
 from steward import __version__
 from steward.errors import StewardError
 
@@ -22,6 +23,7 @@ def create_app(store: Store, registry: CollectorRegistry,
                   description="Audit queries, events, health and metrics of Steward.")
     app.state.store = store
     app.state.references = ReferenceStore(store)
+    app.state.verdicts = VerdictStore(store)
     app.state.registry = registry
     app.state.checks = checks
 
@@ -34,6 +36,6 @@ def create_app(store: Store, registry: CollectorRegistry,
                     registry=registry)
     records.set_function(store.count_inferences)
     for router in (health.router, events.router, inferences.router, references.router,
-                   metrics.router):
+                   drift.router, metrics.router):
         app.include_router(router)
     return app

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from api.references import ReferenceStore
 from api.store import Store
+from api.verdicts import VerdictStore
 
 
 def _store(request: Request) -> Store:
@@ -18,6 +19,10 @@ def _store(request: Request) -> Store:
 
 def _references(request: Request) -> ReferenceStore:
     return request.app.state.references
+
+
+def _verdicts(request: Request) -> VerdictStore:
+    return request.app.state.verdicts
 
 
 def _registry(request: Request) -> CollectorRegistry:
@@ -30,5 +35,6 @@ def _checks(request: Request) -> dict[str, Callable[[], bool]]:
 
 StoreDep = Annotated[Store, Depends(_store)]
 ReferencesDep = Annotated[ReferenceStore, Depends(_references)]
+VerdictsDep = Annotated[VerdictStore, Depends(_verdicts)]
 RegistryDep = Annotated[CollectorRegistry, Depends(_registry)]
 ChecksDep = Annotated[dict[str, Callable[[], bool]], Depends(_checks)]

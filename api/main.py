@@ -12,6 +12,7 @@ from api.app import create_app
 from api.settings import ApiSettings
 from api.sink import EventSink, InferenceSink
 from api.store import Store
+from api.verdicts import VerdictSink, VerdictStore
 from steward.bus.admin import is_reachable
 from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Producer
@@ -30,7 +31,8 @@ def main(settings: ApiSettings) -> None:
     metrics = StreamMetrics(registry)
     runners = [Runner(sink, kafka=settings.kafka, group_id=f"{settings.sink_group}-{sink.name}",
                       producer=producer, metrics=metrics)
-               for sink in (EventSink(store), InferenceSink(store))]
+               for sink in (EventSink(store), InferenceSink(store),
+                            VerdictSink(VerdictStore(store)))]
     stop = threading.Event()
     threads = [threading.Thread(target=supervise, args=(r, stop), name=r.name, daemon=True)
                for r in runners]

@@ -39,3 +39,9 @@ class ReferenceSummary(BaseModel):
 
 class ReferenceOut(ReferenceSummary):
     data: list[dict[str, Any]] = Field(description="the rows; null where a value is missing")
+
+
+class VerdictsPage(BaseModel):
+    verdicts: list[dict[str, Any]] = Field(description="steward.drift.verdict.v1 records")
+    next_after: int = Field(description="Pass as `after` for the next page")
+    has_more: bool

@@ -145,7 +145,7 @@ class Store:
               json.dumps(r.event), r.topic, r.kafka_partition, r.kafka_offset, stamp]
              for r in rows], columns=COLUMNS,
         ).drop_duplicates(subset=["source", "id"])
-        return self._insert("events", frame)
+        return self.insert_frame("events", frame)
 
     def insert_inferences(self, rows: Sequence[tuple[InferenceRecord, int | None, int | None]],
                           now: datetime | None = None) -> int:
@@ -158,7 +158,7 @@ class Store:
               r.sample_rate, r.model_dump_json(by_alias=True), partition, offset, stamp]
              for r, partition, offset in rows], columns=INFERENCE_COLUMNS,
         ).drop_duplicates(subset=["id"])
-        return self._insert("inferences", frame)
+        return self.insert_frame("inferences", frame)
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -172,7 +172,7 @@ class Store:
                 raise
             cur.execute("COMMIT")
 
-    def _insert(self, table: str, frame: pd.DataFrame) -> int:
+    def insert_frame(self, table: str, frame: pd.DataFrame) -> int:
         """One set-based INSERT (no executemany), skipping rows whose key is stored already."""
         cols = ", ".join(frame.columns)
         with self._write_lock, self.cursor() as cur:
@@ -187,7 +187,7 @@ class Store:
     def query_events(self, q: EventQuery) -> list[tuple[int, dict[str, Any]]]:
         """Events matching `q`, oldest first, after the `after` cursor: (seq, CloudEvent JSON)."""
         filters = {c: getattr(q, c) for c in ("type", "source", "subject", "model", "site")}
-        return self._page("events", "event", "time", filters, q.since, q.until, q.after, q.limit)
+        return self.page("events", "event", "time", filters, q.since, q.until, q.after, q.limit)
 
     def count_events(self) -> int:
         with self.cursor() as cur:
@@ -200,10 +200,10 @@ class Store:
     def query_inferences(self, q: InferenceQuery) -> list[tuple[int, dict[str, Any]]]:
         """Inference records matching `q`, in arrival order after the `after` cursor."""
         filters = {c: getattr(q, c) for c in ("model", "version", "site", "tier", "node")}
-        return self._page("inferences", "record", "ts", filters, q.since, q.until, q.after,
+        return self.page("inferences", "record", "ts", filters, q.since, q.until, q.after,
                           q.limit)
 
-    def _page(self, table: str, doc: str, time_col: str, filters: dict[str, Any],
+    def page(self, table: str, doc: str, time_col: str, filters: dict[str, Any],
               since: datetime | None, until: datetime | None, after: int,
               limit: int) -> list[tuple[int, dict[str, Any]]]:
         """Keyset paging by `seq` with equality filters and a time range; column names are

@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from api.app import create_app as create_api
 from api.sink import EventSink, InferenceSink
 from api.store import Store
+from api.verdicts import VerdictSink, VerdictStore
 from collector.app import create_app as create_collector
 from collector.publish import Publisher
 from collector.settings import CollectorSettings
@@ -124,6 +125,7 @@ def start_api(start_runner: Callable[..., Runner], services: list[Any],
         services.append(store)
         start_runner(EventSink(store))
         start_runner(InferenceSink(store))
+        start_runner(VerdictSink(VerdictStore(store)))
         app = create_api(store, CollectorRegistry(), {"store": store.ping})
         server = Served(app)
         services.append(server)

@@ -67,3 +67,9 @@ def test_drift_at_one_site_requests_retraining_once(kafka, start_collector, star
     assert [w["start"] for w in data["windows"]] == [
         (T0 + timedelta(seconds=10 * w)).isoformat() for w in (1, 2)]
     assert "amount" in data["drifted_columns"]
+    drifted = httpx.get(f"{api.url}/drift", params={"site": "berlin", "drift": True}).json()
+    assert [v["window"]["start"] for v in drifted["verdicts"]] == [
+        (T0 + timedelta(seconds=10 * w)).isoformat().replace("+00:00", "Z") for w in (1, 2, 3)]
+    assert drifted["verdicts"][0]["evidently"]["drift_share"] == 0.5
+    assert httpx.get(f"{api.url}/drift", params={"site": "lyon", "drift": True}).json()[
+        "verdicts"] == []

@@ -1,0 +1,80 @@
+"""Drift verdicts in the store: the latest judgement of every window, and GET /drift."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from api.store import Store
+from steward import topics as T
+from steward.schema.drift import DriftVerdict
+from steward.stream import Source
+
+SCHEMA = """
+CREATE SEQUENCE IF NOT EXISTS verdicts_seq;
+CREATE TABLE IF NOT EXISTS drift_verdicts (
+    seq BIGINT DEFAULT nextval('verdicts_seq'),
+    id VARCHAR PRIMARY KEY,
+    model VARCHAR NOT NULL,
+    version VARCHAR NOT NULL,
+    site VARCHAR NOT NULL,
+    window_start TIMESTAMPTZ NOT NULL,
+    window_end TIMESTAMPTZ NOT NULL,
+    drift BOOLEAN NOT NULL,
+    verdict JSON NOT NULL,
+    stored_at TIMESTAMPTZ NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class VerdictQuery:
+    model: str | None = None
+    version: str | None = None
+    site: str | None = None
+    drift: bool | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    after: int = 0
+    limit: int = 100
+
+
+class VerdictStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        with store.cursor() as cur:
+            cur.execute(SCHEMA)
+
+    def insert(self, verdicts: Sequence[DriftVerdict]) -> int:
+        """Store each verdict once (by its deterministic id)."""
+        if not verdicts:
+            return 0
+        now = datetime.now(UTC)
+        frame = pd.DataFrame(
+            [[v.id, v.model, v.version, v.site, v.window.start, v.window.end, v.drift,
+              v.model_dump_json(by_alias=True), now] for v in verdicts],
+            columns=["id", "model", "version", "site", "window_start", "window_end", "drift",
+                     "verdict", "stored_at"]).drop_duplicates(subset=["id"])
+        return self.store.insert_frame("drift_verdicts", frame)
+
+    def query(self, q: VerdictQuery) -> list[tuple[int, dict[str, Any]]]:
+        filters = {c: getattr(q, c) for c in ("model", "version", "site", "drift")}
+        return self.store.page("drift_verdicts", "verdict", "window_start", filters, q.since,
+                               q.until, q.after, q.limit)
+
+
+class VerdictSink:
+    """Stores the drift verdicts the judges emit: what GET /drift serves."""
+
+    name = "verdict-sink"
+    inputs = (T.DRIFT_VERDICTS,)
+
+    def __init__(self, verdicts: VerdictStore) -> None:
+        self.verdicts = verdicts
+
+    def write(self, items: Sequence[tuple[DriftVerdict, Source]]) -> None:
+        self.verdicts.insert([v for v, _ in items])
