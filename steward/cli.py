@@ -53,7 +53,8 @@ def up(
     logs.setup("up")
     opts = UpOptions(bootstrap_servers=bootstrap_servers, data_dir=data_dir, otlp_port=otlp_port,
                      api_port=api_port, kafka_port=kafka_port, host=host, demo=demo,
-                     canaries=[demo_mod.DEMO_CANARY] if demo else [])
+                     canaries=[demo_mod.DEMO_CANARY] if demo else [],
+                     extra_env=demo_mod.DEMO_DRIFT_ENV if demo else {})
     stack = Stack(opts)
     stop = threading.Event()
     from steward.lifecycle import on_signals
@@ -61,11 +62,13 @@ def up(
     try:
         stack.start()
         if demo:
+            demo_mod.register_reference(stack.api_url)
             cfg = demo_mod.DemoConfig(collector_url=stack.collector_url)
             threading.Thread(target=demo_mod.run, args=(cfg, stop), daemon=True,
                              name="demo").start()
             typer.echo(f"Demo fleet running. Watch for a rollback of {demo_mod.MODEL} "
-                       f"{demo_mod.CANARY}; Ctrl-C stops everything.")
+                       f"{demo_mod.CANARY} and a retraining request for {demo_mod.BASELINE} "
+                       f"(drift at {demo_mod.DRIFT_SITE}); Ctrl-C stops everything.")
         stack.watch_events(stop)
     finally:
         stop.set()

@@ -4,7 +4,9 @@ Cloud nodes in one region serve model `fraud-detector`: baseline 1.4.0 takes
 90% of traffic, canary 1.5.0 takes 10% and, after `regress_after_s`, gets three
 times slower. They report latency as OTLP histograms (delta temporality),
 as an OpenTelemetry SDK would. Edge nodes at two sites post inference records
-(features, prediction) in JSON batches, as the edge agent does.
+(features, prediction) in JSON batches, as the edge agent does; after
+`drift_after_s` the sensors at one site drift (warmer, larger amounts), so the drift
+judge flags its windows and the trigger asks for retraining once.
 """
 
 from __future__ import annotations
@@ -37,6 +39,11 @@ BASELINE, CANARY = "1.4.0", "1.5.0"
 REGION = "eu-west-1"
 EDGE_SITES = ("factory-berlin", "shop-lyon")
 BOUNDS = [5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 125, 150, 200, 250, 300, 400, 500, 1000]
+DRIFT_SITE = "factory-berlin"
+DEMO_DRIFT_ENV = {"STEWARD_DRIFT__WINDOW_S": "10", "STEWARD_DRIFT__GRACE_S": "2",
+                  "STEWARD_DRIFT__MIN_ROWS": "50", "STEWARD_RETRAIN__K": "2",
+                  "STEWARD_RETRAIN__M": "3"}
+"""Small windows and a quick trigger, so the demo shows a retrain request within a minute."""
 DEMO_CANARY = {"model": MODEL, "baseline_version": BASELINE, "canary_version": CANARY,
                "factor": 1.5, "window_s": 10, "grace_s": 2, "min_samples": 20}
 """The canary spec `steward up --demo` gives the canary-latency processor."""
@@ -50,11 +57,32 @@ class DemoConfig:
     rate: int = 60
     """Cloud inferences per second in the region (edge nodes add ~10/s per site)."""
     regress_after_s: float = 15.0
+    drift_after_s: float = 20.0
     seed: int = 7
 
 
 def _kv(key: str, value: str) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def edge_features(rng: random.Random, drifting: bool = False) -> dict:
+    """An edge inference's features; drifting sensors read warmer and larger amounts."""
+    return {"amount": round(rng.expovariate(1 / (200 if drifting else 80)), 2),
+            "temperature": round(rng.gauss(27.0 if drifting else 21.0, 2.0), 2),
+            "channel": rng.choice(["pos", "web", "app"])}
+
+
+def register_reference(api_url: str, rows: int = 1000, seed: int = 3) -> None:
+    """The reference of the baseline version: what its edge traffic looks like undrifted."""
+    rng = random.Random(seed)
+    lines = ["amount,temperature,channel,prediction"]
+    for _ in range(rows):
+        f = edge_features(rng)
+        lines.append(f"{f['amount']},{f['temperature']},{f['channel']},{rng.random():.4f}")
+    httpx.put(f"{api_url}/references/{MODEL}/{BASELINE}", content="\n".join(lines).encode(),
+              headers={"content-type": "text/csv"},
+              params={"categorical": ["channel"], "prediction": "prediction"},
+              timeout=30).raise_for_status()
 
 
 def latency_request(version: str, node: str, latencies_ms: list[float], start_ns: int,
@@ -108,13 +136,12 @@ class Fleet:
             self.sent["inference_records"] += len(records)
 
     def _edge_record(self, site: str, i: int) -> dict:
-        temp = self.rng.gauss(21.0, 2.0)
+        drifting = site == DRIFT_SITE and \
+            time.monotonic() - self.started >= self.cfg.drift_after_s
         return {"model": MODEL, "version": BASELINE, "site": site, "tier": "edge",
                 "node": f"{site}-n{i % 3}", "ts": datetime.now(UTC).isoformat(),
                 "latency_ms": round(self.rng.lognormvariate(2.0, 0.3), 3),
-                "features": {"amount": round(self.rng.expovariate(1 / 80), 2),
-                             "temperature": round(temp, 2),
-                             "channel": self.rng.choice(["pos", "web", "app"])},
+                "features": edge_features(self.rng, drifting),
                 "prediction": round(self.rng.random(), 4)}
 
     def _post(self, path: str, body: bytes, content_type: str) -> None:

@@ -38,8 +38,9 @@ class UpOptions:
     host: str = "127.0.0.1"
     topic_prefix: str = ""
     demo: bool = False
-    processors: tuple[str, ...] = ("canary-latency",)
+    processors: tuple[str, ...] = ("canary-latency", "drift-judge", "retrain-trigger")
     canaries: list[dict] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
 
 class Stack:
@@ -85,8 +86,10 @@ class Stack:
         env["STEWARD_KAFKA__BOOTSTRAP_SERVERS"] = self.bootstrap
         env["STEWARD_KAFKA__TOPIC_PREFIX"] = self.opts.topic_prefix
         env["STEWARD_KAFKA__CREATE_TOPICS"] = "false"
+        env["STEWARD_API_URL"] = self.api_url
         if self.opts.canaries:
             env["STEWARD_CANARIES"] = json.dumps(self.opts.canaries)
+        env.update(self.opts.extra_env)
         return env
 
     def _spawn(self, name: str, args: list[str]) -> None:
@@ -144,5 +147,8 @@ def describe(event: dict, elapsed_s: float) -> str:
     """One readable line for an event."""
     data = event.get("data") or {}
     reason = data.get("reason", "")
+    if not reason and "drifted_columns" in data:
+        reason = (f"drift at {', '.join(data['sites'])} in {', '.join(data['drifted_columns'])}"
+                  f" ({data['rule']})")
     return (f"[{elapsed_s:6.1f}s] EVENT {event.get('type')} subject={event.get('subject')} "
             f"id={event.get('id')}" + (f"\n          {reason}" if reason else ""))

@@ -48,8 +48,14 @@ def test_up_demo_shows_a_rollback_then_stops_cleanly(tmp_path: Path):
         elapsed = time.monotonic() - started
         assert elapsed < 60, f"first rollback after {elapsed:.0f}s; a newcomer waits < 60s"
         assert any("subject=fraud-detector/eu-west-1" in line for line in lines)
+        lines += _read_until(proc, "drift at factory-berlin in", timeout_s=90)
+        assert any("EVENT steward.retrain.requested" in line for line in lines)
         events = httpx.get(f"http://127.0.0.1:{api}/events").json()["events"]
-        assert [e["data"]["canary_version"] for e in events] == ["1.5.0"]
+        assert [e["data"]["canary_version"] for e in events
+                if e["type"] == "steward.model.rolled_back"] == ["1.5.0"]
+        (retrain,) = [e for e in events if e["type"] == "steward.retrain.requested"]
+        assert retrain["data"]["sites"] == ["factory-berlin"]
+        assert "temperature" in retrain["data"]["drifted_columns"]
         metrics = httpx.get(f"http://127.0.0.1:{otlp}/metrics").text
         assert 'steward_collector_records_total{outcome="accepted",signal="metrics"}' in metrics
     finally:
