@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +61,12 @@ class VerdictStore:
             columns=["id", "model", "version", "site", "window_start", "window_end", "drift",
                      "verdict", "stored_at"]).drop_duplicates(subset=["id"])
         return self.store.insert_frame("drift_verdicts", frame)
+
+    def get(self, verdict_id: str) -> dict[str, Any] | None:
+        with self.store.cursor() as cur:
+            row = cur.execute("SELECT verdict FROM drift_verdicts WHERE id = ?",
+                              [verdict_id]).fetchone()
+        return json.loads(row[0]) if row else None
 
     def query(self, q: VerdictQuery) -> list[tuple[int, dict[str, Any]]]:
         filters = {c: getattr(q, c) for c in ("model", "version", "site", "drift")}

@@ -91,7 +91,7 @@ class DriftJudge:
         rows = state.windows.add(wkey, record.ts, src, now, Rows)
         if rows is not None:
             if len(rows.rows) < self.spec.max_rows:
-                rows.rows.append(_row(record, ref))
+                rows.rows.append(window_row(record.features, record.prediction, ref.prediction))
             else:
                 rows.dropped += 1
         return state, self._verdicts(state, state.windows.close_by_watermark(wkey))
@@ -121,12 +121,13 @@ class DriftJudge:
         return emits
 
 
-def _row(record: InferenceRecord, ref: ReferenceData) -> dict[str, Any]:
-    """The record as a row of the reference's table: its features, and its prediction
-    under the reference's prediction column."""
-    row = dict(record.features)
-    if ref.prediction is not None:
-        row[ref.prediction] = record.prediction
+def window_row(features: dict[str, Any], prediction: Any,
+               prediction_column: str | None) -> dict[str, Any]:
+    """A record as a row of the reference's table: its features, and its prediction under
+    the reference's prediction column."""
+    row = dict(features)
+    if prediction_column is not None:
+        row[prediction_column] = prediction
     return row
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import HTMLResponse
 
-from api.deps import VerdictsDep
+from api.deps import ReferencesDep, StoreDep, VerdictsDep
+from api.drift_report import render
 from api.schemas import VerdictsPage
 from api.verdicts import VerdictQuery
 
@@ -32,3 +34,11 @@ def list_verdicts(
                                        since=since, until=until, after=after, limit=limit))
     return VerdictsPage(verdicts=[v for _, v in rows], next_after=rows[-1][0] if rows else after,
                         has_more=len(rows) == limit)
+
+
+@router.get("/drift/{verdict_id}/report", response_class=HTMLResponse,
+            responses={404: {"description": "no such verdict, reference or window records"}})
+def drift_report(verdicts: VerdictsDep, references: ReferencesDep, store: StoreDep,
+                 verdict_id: Annotated[str, Path(max_length=128)]) -> HTMLResponse:
+    """Evidently's full HTML report for the stored window behind one verdict."""
+    return HTMLResponse(render(verdict_id, verdicts, references, store))

@@ -73,3 +73,7 @@ def test_drift_at_one_site_requests_retraining_once(kafka, start_collector, star
     assert drifted["verdicts"][0]["evidently"]["drift_share"] == 0.5
     assert httpx.get(f"{api.url}/drift", params={"site": "lyon", "drift": True}).json()[
         "verdicts"] == []
+    report = httpx.get(f"{api.url}/drift/{drifted['verdicts'][0]['id']}/report", timeout=60)
+    assert report.status_code == 200 and "text/html" in report.headers["content-type"]
+    assert "amount" in report.text and len(report.text) > 10_000
+    assert httpx.get(f"{api.url}/drift/nope/report").status_code == 404
