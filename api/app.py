@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from api.references import ReferenceStore
 from api.routers import drift, events, health, inferences, metrics, references
 from api.store import Store
-from api.verdicts import VerdictStore
+from api.verdicts import DriftGauges, VerdictStore
 from steward import __version__
 from steward.errors import StewardError
 
@@ -24,6 +24,7 @@ def create_app(store: Store, registry: CollectorRegistry,
     app.state.store = store
     app.state.references = ReferenceStore(store)
     app.state.verdicts = VerdictStore(store)
+    registry.register(DriftGauges(app.state.verdicts))
     app.state.registry = registry
     app.state.checks = checks
 

@@ -68,6 +68,14 @@ class VerdictStore:
                               [verdict_id]).fetchone()
         return json.loads(row[0]) if row else None
 
+    def latest(self) -> list[dict[str, Any]]:
+        """The newest verdict of every (model, version, site)."""
+        with self.store.cursor() as cur:
+            rows = cur.execute(
+                "SELECT verdict FROM drift_verdicts QUALIFY row_number() OVER "
+                "(PARTITION BY model, version, site ORDER BY window_start DESC) = 1").fetchall()
+        return [json.loads(r) for (r,) in rows]
+
     def query(self, q: VerdictQuery) -> list[tuple[int, dict[str, Any]]]:
         filters = {c: getattr(q, c) for c in ("model", "version", "site", "drift")}
         return self.store.page("drift_verdicts", "verdict", "window_start", filters, q.since,
@@ -85,3 +93,33 @@ class VerdictSink:
 
     def write(self, items: Sequence[tuple[DriftVerdict, Source]]) -> None:
         self.verdicts.insert([v for v, _ in items])
+
+
+class DriftGauges:
+    """Prometheus gauges of the latest verdict per (model, version, site), read from the
+    store at scrape time (so every API replica reports what its store holds)."""
+
+    def __init__(self, verdicts: VerdictStore) -> None:
+        self.verdicts = verdicts
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        labels = ["model", "version", "site"]
+        share = GaugeMetricFamily("steward_drift_share",
+                                  "Share of drifted columns in the latest window.", labels=labels)
+        drifted = GaugeMetricFamily("steward_drift_drifted_columns",
+                                    "Drifted columns in the latest window.", labels=labels)
+        rows = GaugeMetricFamily("steward_drift_window_rows",
+                                 "Rows judged in the latest window.", labels=labels)
+        flag = GaugeMetricFamily("steward_drift_dataset_drift",
+                                 "1 when the latest window drifted (deciding method).",
+                                 labels=labels)
+        for v in self.verdicts.latest():
+            key = [v["model"], v["version"], v["site"]]
+            decided = v[v["decided_by"]] or v["evidently"]
+            share.add_metric(key, decided["share"])
+            drifted.add_metric(key, len(decided["drifted_columns"]))
+            rows.add_metric(key, v["rows"])
+            flag.add_metric(key, 1.0 if v["drift"] else 0.0)
+        yield from (share, drifted, rows, flag)

@@ -77,3 +77,8 @@ def test_drift_at_one_site_requests_retraining_once(kafka, start_collector, star
     assert report.status_code == 200 and "text/html" in report.headers["content-type"]
     assert "amount" in report.text and len(report.text) > 10_000
     assert httpx.get(f"{api.url}/drift/nope/report").status_code == 404
+    metrics = httpx.get(f"{api.url}/metrics").text
+    berlin = 'model="fraud",site="berlin",version="1.4.0"'
+    assert f"steward_drift_dataset_drift{{{berlin}}} 1.0" in metrics
+    assert f"steward_drift_window_rows{{{berlin}}} 60.0" in metrics
+    assert 'steward_drift_dataset_drift{model="fraud",site="lyon",version="1.4.0"} 0.0' in metrics
