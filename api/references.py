@@ -13,12 +13,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from api.store import Store
+from processors.references import Kind, ReferenceData
 from steward.errors import InvalidInput, UnsupportedMediaType
 
 SCHEMA = """
@@ -41,21 +42,17 @@ CREATE TABLE IF NOT EXISTS reference_rows (
 );
 """
 
-Kind = Literal["numerical", "categorical"]
 MAX_ROWS = 200_000
 MAX_COLUMNS = 1024
 PARQUET = ("application/vnd.apache.parquet", "application/x-parquet", "application/parquet")
 
 
 @dataclass(frozen=True)
-class Reference:
-    model: str
-    version: str
-    columns: dict[str, Kind]
-    prediction: str | None
-    rows: list[dict[str, Any]]
-    source: str
-    created_at: datetime
+class Reference(ReferenceData):
+    """What the drift judges work with, plus where it came from and when."""
+
+    source: str = "upload"
+    created_at: datetime | None = None
 
 
 def read_table(body: bytes, content_type: str) -> pd.DataFrame:
