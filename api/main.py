@@ -9,6 +9,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from api.app import create_app
+from api.references import ReferenceCapture, ReferenceStore
 from api.settings import ApiSettings
 from api.sink import EventSink, InferenceSink
 from api.store import Store
@@ -31,7 +32,9 @@ def main(settings: ApiSettings) -> None:
     metrics = StreamMetrics(registry)
     runners = [Runner(sink, kafka=settings.kafka, group_id=f"{settings.sink_group}-{sink.name}",
                       producer=producer, metrics=metrics)
-               for sink in (EventSink(store), InferenceSink(store),
+               for sink in (EventSink(store),
+                            InferenceSink(store, ReferenceCapture(ReferenceStore(store),
+                                                                  settings.capture_reference_rows)),
                             VerdictSink(VerdictStore(store)))]
     stop = threading.Event()
     threads = [threading.Thread(target=supervise, args=(r, stop), name=r.name, daemon=True)

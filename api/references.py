@@ -162,3 +162,48 @@ class ReferenceStore:
                                "created_at FROM reference_sets ORDER BY model, version").fetchall()
         return [{"model": m, "version": v, "columns": json.loads(c), "prediction": p,
                  "rows": n, "source": s, "created_at": t} for m, v, c, p, n, s, t in rows]
+
+
+class ReferenceCapture:
+    """Give a model version with no reference one from its first `rows` stored records
+    (by event time): features, plus the prediction as column `prediction`. Strings and
+    booleans are categorical, numbers numerical. An uploaded reference always wins."""
+
+    def __init__(self, references: ReferenceStore, rows: int) -> None:
+        self.references = references
+        self.rows = rows
+        self._done: set[tuple[str, str]] = set()
+
+    def after_insert(self, versions: set[tuple[str, str]]) -> list[Reference]:
+        """Capture for every version in `versions` that now has enough records."""
+        if self.rows <= 0:
+            return []
+        captured = []
+        for model, version in versions - self._done:
+            if self.references.get(model, version) is not None:
+                self._done.add((model, version))
+                continue
+            ref = self._capture(model, version)
+            if ref is not None:
+                self._done.add((model, version))
+                captured.append(ref)
+        return captured
+
+    def _capture(self, model: str, version: str) -> Reference | None:
+        with self.references.store.cursor() as cur:
+            rows = cur.execute(
+                "SELECT record FROM inferences WHERE model = ? AND version = ? "
+                "ORDER BY ts, id LIMIT ?", [model, version, self.rows]).fetchall()
+        if len(rows) < self.rows:
+            return None
+        records = [json.loads(r) for (r,) in rows]
+        frame = pd.DataFrame([{**r["features"], "prediction": r["prediction"]}
+                              for r in records])
+        frame = frame.dropna(axis="columns", how="all")
+        categorical = [c for c in frame.columns
+                       if not pd.api.types.is_numeric_dtype(frame[c])
+                       or pd.api.types.is_bool_dtype(frame[c])]
+        frame[categorical] = frame[categorical].astype(str)
+        prediction = "prediction" if "prediction" in frame.columns else None
+        return self.references.put(model, version, frame, categorical, prediction,
+                                   source="capture")

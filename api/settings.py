@@ -19,6 +19,9 @@ class ApiSettings(BaseSettings):
     data_dir: Path = Path("data")
     db_file: str = Field("steward.duckdb", pattern=r"^[A-Za-z0-9._-]+$")
     sink_group: str = "steward-sink"
+    capture_reference_rows: int = Field(1000, ge=0)
+    """A model version with no uploaded reference gets one from its first N stored
+    records (0: never)."""
 
     @property
     def db_path(self) -> Path:

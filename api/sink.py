@@ -3,15 +3,19 @@ shared runner."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 
 from cloudevents.core.v1.event import CloudEvent
 
+from api.references import ReferenceCapture
 from api.store import EventRow, Store
 from steward import topics as T
 from steward.schema import InferenceRecord, to_json
 from steward.stream import Source
+
+log = logging.getLogger(__name__)
 
 
 def row_of(event: CloudEvent, src: Source) -> EventRow:
@@ -46,8 +50,13 @@ class InferenceSink:
     name = "telemetry-sink"
     inputs = (T.INFERENCE,)
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, capture: ReferenceCapture | None = None) -> None:
         self.store = store
+        self.capture = capture
 
     def write(self, records: Sequence[tuple[InferenceRecord, Source]]) -> None:
         self.store.insert_inferences([(r, src.partition, src.offset) for r, src in records])
+        if self.capture is not None:
+            for ref in self.capture.after_insert({(r.model, r.version) for r, _ in records}):
+                log.info("captured the reference of %s %s from its first %d records",
+                         ref.model, ref.version, len(ref.rows))
