@@ -246,6 +246,8 @@ class Spool:
                 chunk = ids[i:i + 500]
                 marks = ",".join("?" * len(chunk))
                 removed += db.execute(f"DELETE FROM entries WHERE id IN ({marks})", chunk).rowcount
+        with self._lock:
+            _reclaim(self._db)
         return removed
 
     def bury(self, entry_id: int, reason: str) -> tuple[bool, list[Dropped]]:
@@ -303,12 +305,21 @@ def _connect(path: Path) -> sqlite3.Connection:
     """Autocommit connection (transactions are explicit), WAL, fsync on every commit."""
     try:
         db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA auto_vacuum=INCREMENTAL")  # takes effect on a new file only
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} COMMIT;")
     except sqlite3.DatabaseError as exc:
         raise ConfigError(f"cannot use {path} as the spool: {exc}") from None
     return db
+
+
+def _reclaim(db: sqlite3.Connection, above_pages: int = 256) -> None:
+    """Give free pages back to the file system, so the spool file shrinks after an outage
+    drains instead of keeping its largest size forever."""
+    (free,) = db.execute("PRAGMA freelist_count").fetchone()
+    if free > above_pages:  # executescript steps the pragma to the end (execute frees a page)
+        db.executescript("PRAGMA incremental_vacuum;")
 
 
 def _not_in(ids: Collection[int]) -> tuple[str, list[int]]:

@@ -163,3 +163,18 @@ def test_one_agent_per_spool_dir(tmp_path: Path):
         DirLock(tmp_path)
     lock.release()
     DirLock(tmp_path).release()
+
+
+def test_the_file_shrinks_once_a_backlog_is_forwarded(tmp_path):
+    from collector.agent.spool import Spool
+
+    spool = Spool(tmp_path / "spool.sqlite3", max_bytes=10**9)
+    body = b"x" * 100_000
+    for _ in range(80):                        # ~8 MB of backlog
+        spool.append("inferences", "application/json", body, 1)
+    path = tmp_path / "spool.sqlite3"
+    big = path.stat().st_size + (tmp_path / "spool.sqlite3-wal").stat().st_size
+    entries = spool.read("inferences", 0, 1000, 10**9, 10**9)
+    assert spool.delete([e.id for e in entries]) == 80
+    spool.close()                              # checkpoints the WAL into the file
+    assert path.stat().st_size < big / 4
