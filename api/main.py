@@ -9,11 +9,11 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from api.app import create_app
-from api.references import ReferenceCapture, ReferenceStore
+from api.references import ReferenceCapture
 from api.settings import ApiSettings
 from api.sink import EventSink, InferenceSink
 from api.store import Store
-from api.verdicts import VerdictSink, VerdictStore
+from api.verdicts import VerdictSink
 from steward.bus.admin import is_reachable
 from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Producer
@@ -30,18 +30,18 @@ def main(settings: ApiSettings) -> None:
     registry = CollectorRegistry()
     producer = Producer(settings.kafka)
     metrics = StreamMetrics(registry)
+    threads: list[threading.Thread] = []
+    checks = {"store": store.ping, "broker": cached(lambda: is_reachable(settings.kafka)),
+              "sinks": lambda: bool(threads) and all(t.is_alive() for t in threads)}
+    app = create_app(store, registry, checks)
+    capture = ReferenceCapture(app.state.references, settings.capture_reference_rows)
     runners = [Runner(sink, kafka=settings.kafka, group_id=f"{settings.sink_group}-{sink.name}",
                       producer=producer, metrics=metrics)
-               for sink in (EventSink(store),
-                            InferenceSink(store, ReferenceCapture(ReferenceStore(store),
-                                                                  settings.capture_reference_rows)),
-                            VerdictSink(VerdictStore(store)))]
+               for sink in (EventSink(store), InferenceSink(store, capture),
+                            VerdictSink(app.state.verdicts))]
     stop = threading.Event()
-    threads = [threading.Thread(target=supervise, args=(r, stop), name=r.name, daemon=True)
-               for r in runners]
-    checks = {"store": store.ping, "broker": cached(lambda: is_reachable(settings.kafka)),
-              "sinks": lambda: all(t.is_alive() for t in threads)}
-    app = create_app(store, registry, checks)
+    threads += [threading.Thread(target=supervise, args=(r, stop), name=r.name, daemon=True)
+                for r in runners]
     for t in threads:
         t.start()
     log.info("API on http://%s:%d, store %s", settings.host, settings.port, settings.db_path)

@@ -10,11 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import ReferencesDep
 from api.references import read_table
 from api.schemas import ReferenceOut, ReferenceSummary
-from steward.errors import InvalidInput, NotFound, PayloadTooLarge
+from collector.bodies import read_limited
+from steward.errors import InvalidInput, NotFound
+from steward.schema.records import NAME_PATTERN
 
 router = APIRouter(tags=["references"])
 
-NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$"
+NAME = NAME_PATTERN
 MAX_BODY = 64 * 1024 * 1024
 ModelName = Annotated[str, Path(pattern=NAME)]
 
@@ -30,12 +32,7 @@ async def put_reference(
 ) -> ReferenceSummary:
     """Register (or replace) the reference of `model` `version` from a CSV or Parquet body.
     Columns are numerical unless listed in `categorical`."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLarge(f"reference bodies are limited to {MAX_BODY} bytes")
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise PayloadTooLarge(f"reference bodies are limited to {MAX_BODY} bytes")
+    body = await read_limited(request, MAX_BODY)
     if not body:
         raise InvalidInput("empty body: send the reference as CSV or Parquet")
     frame = read_table(body, request.headers.get("content-type", ""))

@@ -22,9 +22,8 @@ from pydantic import (
     model_validator,
 )
 
-Name = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$")
-]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,127}$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN)]
 """An identifier: model, version, site, node: letters, digits and `_.:@+-`; no '/'."""
 
 Tier = Literal["edge", "cloud"]
