@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from steward.schema import GpuSample, InferenceRecord, MetricPoint
+from steward.schema import FeatureProfile, GpuSample, InferenceRecord, MetricPoint
 from steward.schema.drift import DriftVerdict
 
 Payload = Literal["batch", "cloudevent", "deadletter"]
@@ -47,6 +47,11 @@ GPU = Topic(
     "steward.telemetry.gpu.v1", "site/node", 8, "batch", GpuSample,
     "GPU partition samples (MIG instances, time-slice replicas, whole cards).",
 )
+PROFILES = Topic(
+    "steward.telemetry.profiles.v1", "model/site", 8, "batch", FeatureProfile,
+    "Per-window feature profiles from edge agents (sent instead of raw features); same key "
+    "and partitions as inference records, so one drift judge sees both of a (model, site).",
+)
 DRIFT_VERDICTS = Topic(
     "steward.drift.verdicts.v1", "model", 4, "batch", DriftVerdict,
     "One verdict per (model, version, site) window; keyed by model so one trigger sees all "
@@ -65,8 +70,9 @@ DEADLETTER = Topic(
     "Every record Steward rejected, with the reason and the original bytes.",
 )
 
-ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, DRIFT_VERDICTS, ACTIONS, ALERTS, DEADLETTER)
-TELEMETRY: tuple[Topic, ...] = (INFERENCE, METRICS, GPU)
+ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES, DRIFT_VERDICTS, ACTIONS, ALERTS,
+                          DEADLETTER)
+TELEMETRY: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES)
 EVENTS: tuple[Topic, ...] = (ACTIONS, ALERTS)
 
 

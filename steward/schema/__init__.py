@@ -11,6 +11,7 @@ from steward.schema.events import (
     to_json,
     to_kafka,
 )
+from steward.schema.profile import CategoricalProfile, FeatureProfile, NumericProfile
 from steward.schema.records import (
     DeadLetter,
     GpuSample,
@@ -21,14 +22,17 @@ from steward.schema.records import (
 )
 
 __all__ = [
+    "CategoricalProfile",
     "DeadLetter",
     "EventType",
+    "FeatureProfile",
     "GpuSample",
     "Histogram",
     "InferenceRecord",
     "LatencyStats",
     "MetricPoint",
     "ModelRolledBack",
+    "NumericProfile",
     "Window",
     "event_id",
     "from_kafka",
