@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from processors.drift.models import CalibratedParams
 from processors.references import Lookup, ReferenceData
 from processors.windows import Windows
 from steward import topics as T
@@ -33,8 +34,12 @@ class DriftSpec(BaseModel):
     grace_s: float = Field(30.0, ge=0)
     min_rows: int = Field(50, ge=1)
     max_rows: int = Field(10_000, ge=1)
-    method: Literal["evidently", "calibrated"] = "evidently"
-    """Which judgement decides `drift` (the other is kept beside it when computed)."""
+    method: Literal["evidently", "calibrated"] = "calibrated"
+    """Which judgement decides `drift`, the one triggers count. Both are computed and
+    kept on every verdict; Evidently's defaults raise false alarms on stationary data
+    (docs/drift.md), so triggers follow the calibrated one unless told otherwise."""
+    calibrated: CalibratedParams = Field(default_factory=CalibratedParams)
+    """Steward's calibrated verdict, e.g. STEWARD_DRIFT__CALIBRATED__ALPHA=0.01."""
 
 
 @dataclass(frozen=True)
@@ -135,8 +140,9 @@ class EvidentlyJudge:
     """The default judge: Evidently's tests through Steward's adapter, with the prepared
     reference (test choice, cleaned columns) built once per reference and reused."""
 
-    def __init__(self, params: Any = None) -> None:
+    def __init__(self, params: Any = None, calibrated: CalibratedParams | None = None) -> None:
         self.params = params
+        self.calibrated = calibrated or CalibratedParams()
         self._prepared: dict[tuple[str, str], tuple[ReferenceData, Any]] = {}
 
     def __call__(self, ref: ReferenceData, rows: list[dict[str, Any]]) -> Judged:
@@ -151,6 +157,7 @@ class EvidentlyJudge:
             prepared = Reference(pd.DataFrame(ref.rows, columns=list(ref.columns)), specs,
                                  self.params, ref.prediction)
             held = self._prepared[(ref.model, ref.version)] = (ref, prepared)
-        verdict = held[1].judge(pd.DataFrame(rows))
-        return Judged(evidently=verdict.drift, prediction=verdict.prediction,
+        verdict = held[1].judge(pd.DataFrame(rows), self.calibrated)
+        return Judged(evidently=verdict.drift, calibrated=verdict.calibrated,
+                      prediction=verdict.prediction,
                       findings=tuple(str(f) for f in verdict.findings))

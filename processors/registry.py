@@ -16,7 +16,8 @@ from steward.stream import Processor
 PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
     "canary-latency": lambda s: CanaryLatency(s.canaries),
     "retrain-trigger": lambda s: RetrainTrigger(s.retrain),
-    "drift-judge": lambda s: DriftJudge(s.drift, ApiReferences(s.api_url), EvidentlyJudge()),
+    "drift-judge": lambda s: DriftJudge(s.drift, ApiReferences(s.api_url),
+                                        EvidentlyJudge(calibrated=s.drift.calibrated)),
 }
 
 

@@ -11,7 +11,16 @@ columns reaches `drift_share`. Evidently's `legacy` code is reached only through
 `evidently_adapter`; `evidently_report` runs a full Report for parity checks.
 """
 
-from processors.drift.models import ColumnSpec, DatasetVerdict, DriftParams, Finding
-from processors.drift.reference import Reference, judge
+from importlib import import_module
+from typing import Any
 
 __all__ = ["ColumnSpec", "DatasetVerdict", "DriftParams", "Finding", "Reference", "judge"]
+_HOMES = {"Reference": "reference", "judge": "reference"}
+
+
+def __getattr__(name: str) -> Any:
+    """Lazy: importing the package (e.g. for its settings models) does not load pandas and
+    Evidently; the first use of `Reference` or `judge` does."""
+    if name not in __all__:
+        raise AttributeError(name)
+    return getattr(import_module(f"processors.drift.{_HOMES.get(name, 'models')}"), name)

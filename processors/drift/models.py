@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from steward.schema.drift import ColumnDrift, DatasetDrift
 from steward.schema.records import Frozen
@@ -51,6 +51,32 @@ class DriftParams(Frozen):
     """Column -> threshold, instead of the test's default (0.05 p-value, 0.1 distance)."""
 
 
+class CalibratedParams(Frozen):
+    """Steward's calibrated verdict: significance controlled across columns, effect gated.
+
+    The defaults keep a stationary window's chance of flagging anything at 1%, and call a
+    column drifted only when Evidently's distance also says the change is material.
+    """
+
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    """Family-wise false-alarm rate per window (Holm across its columns)."""
+    min_effect: dict[Kind, Annotated[float, Field(ge=0)]] = Field(
+        default_factory=lambda: {"numerical": 0.1, "categorical": 0.1})
+    """Smallest distance that counts: normed Wasserstein (numerical), Jensen-Shannon
+    (categorical); Evidently's own drift thresholds for these distances."""
+    bins: Annotated[int, Field(ge=2, le=100)] = 10
+    """Numerical columns are tested on this many bins at the reference's quantiles."""
+    min_drifted: Annotated[int, Field(ge=1)] = 1
+    """Dataset drift when at least this many columns drift."""
+
+    @model_validator(mode="after")
+    def _both_kinds(self) -> CalibratedParams:
+        missing = {"numerical", "categorical"} - set(self.min_effect)
+        if missing:
+            raise ValueError(f"min_effect needs a value for {sorted(missing)}")
+        return self
+
+
 class Finding(Frozen):
     """A data-quality problem in a window; the column it concerns is left unjudged."""
 
@@ -71,6 +97,8 @@ class DatasetVerdict(Frozen):
     prediction: ColumnDrift | None = None
     """The prediction column's result (also among `drift.columns`), when judged."""
     findings: tuple[Finding, ...] = ()
+    calibrated: DatasetDrift | None = None
+    """Steward's calibrated judgement of the same columns, when asked for."""
 
     @property
     def columns(self) -> dict[str, ColumnDrift]:

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from processors.drift import calibrated as cal
 from processors.drift import evidently_adapter as ev
 from processors.drift.models import (
+    CalibratedParams,
     ColumnSpec,
     DatasetVerdict,
     DriftParams,
@@ -96,6 +98,7 @@ class Reference:
         self.columns: tuple[RefColumn, ...]
         self.findings: tuple[Finding, ...]
         self.columns, self.findings = self._prepare(frame)
+        self._calibrated: dict[tuple[str, int], cal.CalibratedColumn] = {}
 
     def _check_params(self) -> None:
         """Configuration errors raise: unknown columns, tests unfit for the kind."""
@@ -146,15 +149,23 @@ class Reference:
             threshold=self.params.threshold.get(spec.name),
         ), found
 
-    def judge(self, current: pd.DataFrame) -> DatasetVerdict:
-        """One window's verdict: per column, the dataset share, the prediction."""
+    def judge(self, current: pd.DataFrame,
+              calibrated: CalibratedParams | None = None) -> DatasetVerdict:
+        """One window's verdict: per column, the dataset share, the prediction; with
+        `calibrated`, Steward's calibrated judgement of the same cleaned columns too."""
         results: list[ColumnDrift] = []
+        evidence: list[cal.ColumnEvidence] = []
         findings = list(self.findings)
         for column in self.columns:
-            result, found = judge_column(column, current)
+            values, found = current_values(column, current)
+            if values is not None:
+                result, more = evidently_column(column, values)
+                found += more
+                if result is not None:
+                    results.append(result)
+                if calibrated is not None:
+                    evidence.append(self._evidence(column, values, result, calibrated))
             findings.extend(found)
-            if result is not None:
-                results.append(result)
         findings.extend(self._unknown_columns(current))
         if not results:
             findings.append(_finding("no_columns", None, "no column could be judged"))
@@ -162,7 +173,23 @@ class Reference:
             drift=dataset_drift(results, self.params.drift_share),
             prediction=next((r for r in results if r.column == self.prediction), None),
             findings=tuple(findings),
+            calibrated=cal.decide(evidence, calibrated) if calibrated is not None else None,
         )
+
+    def _evidence(self, column: RefColumn, values: pd.Series, result: ColumnDrift | None,
+                  params: CalibratedParams) -> cal.ColumnEvidence:
+        """The calibrated test's evidence for one column (reference side prepared once)."""
+        key = (column.name, params.bins)
+        prepared = self._calibrated.get(key)
+        if prepared is None:
+            prepared = self._calibrated[key] = cal.CalibratedColumn.of(
+                column.name, column.kind, column.values.to_numpy(), params.bins)
+        if column.kind == "categorical":
+            return cal.categorical_evidence(prepared, values.value_counts(sort=False).to_dict())
+        reuse = result.score if result is not None and result.stattest == "wasserstein" \
+            and result.score is not None else None
+        return cal.numerical_evidence(prepared, column.values.to_numpy(),
+                                      values.to_numpy(dtype=float), reuse)
 
     def _unknown_columns(self, current: pd.DataFrame) -> list[Finding]:
         """Window columns the reference has never seen and nobody declared."""
@@ -180,9 +207,9 @@ def _infinite(column: str, count: int, where: str) -> list[Finding]:
                      f"{count} infinite value(s) in the {where} dropped before the test")]
 
 
-def judge_column(column: RefColumn,
-                 current: pd.DataFrame) -> tuple[ColumnDrift | None, list[Finding]]:
-    """One column of a window: cleaned as the preset does, tested by Evidently."""
+def current_values(column: RefColumn,
+                   current: pd.DataFrame) -> tuple[pd.Series | None, list[Finding]]:
+    """A window's column cleaned as the preset cleans it, or None and why not."""
     if column.name not in current.columns:
         return None, [_finding("missing_in_current", column.name,
                                "absent from the window: not judged")]
@@ -194,13 +221,20 @@ def judge_column(column: RefColumn,
     if column.kind == "numerical" and not _numeric(values):
         return None, [_finding("not_numeric", column.name,
                                f"declared numerical, the window holds {values.dtype}")]
+    return values, found
+
+
+def evidently_column(column: RefColumn,
+                     values: pd.Series) -> tuple[ColumnDrift | None, list[Finding]]:
+    """One cleaned column of a window, tested by Evidently's default (or chosen) test."""
     test = column.override or ev.default_stattest(column.kind, column.rows,
                                                   n_values(column, values))
     try:
         score, drifted, threshold = ev.run_stattest(test, column.values, values, column.kind,
                                                     column.threshold)
     except _STATTEST_ERRORS as exc:
-        return None, [*found, _finding("stattest_failed", column.name, f"{test.name}: {exc}")]
+        return None, [_finding("stattest_failed", column.name, f"{test.name}: {exc}")]
+    found = []
     if not np.isfinite(score):
         found.append(_finding("score_not_finite", column.name,
                               f"{test.name} gave {score}; its drift flag is kept"))

@@ -31,6 +31,13 @@ class ColumnDrift(Frozen):
     drifted: bool
     reference_rows: int
     current_rows: int
+    p_value: float | None = None
+    """Calibrated: the column's p-value before the correction across columns (`score` is
+    the Holm-adjusted one, compared with `threshold`, the family-wise alpha)."""
+    effect: float | None = None
+    """Calibrated: the distance that must also reach `effect_threshold` to call drift."""
+    effect_test: str | None = None
+    effect_threshold: float | None = None
 
 
 class DatasetDrift(Frozen):

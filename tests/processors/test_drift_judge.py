@@ -46,7 +46,10 @@ def test_a_shifted_column_drifts_with_evidentlys_ks_and_threshold():
     assert (amount.reference_rows, amount.current_rows) == (400, 200)
     # the prediction column (0.5 everywhere vs uniform) drifts too: 2 of 2 columns
     assert v.prediction is not None and v.prediction.column == "score" and v.prediction.drifted
-    assert v.evidently.share == 1.0 and v.drift and v.decided_by == "evidently"
+    assert v.evidently.share == 1.0 and v.evidently.dataset_drift
+    # the calibrated verdict agrees here, and decides by default
+    assert v.calibrated.drifted_columns == ["amount", "score"] and v.calibrated.dataset_drift
+    assert v.drift and v.decided_by == "calibrated"
     assert v.window.start == T0 and v.rows == 200 and v.source == "raw"
 
 
