@@ -32,20 +32,8 @@ from scipy import stats
 from scipy.spatial import distance
 
 from processors.drift.models import CalibratedParams, Kind
+from steward.profile_spec import bin_counts, reference_edges
 from steward.schema.drift import ColumnDrift, DatasetDrift
-
-
-def reference_edges(values: np.ndarray, bins: int = 10) -> list[float]:  # TEMP
-    finite = values[np.isfinite(values)]
-    if not len(finite):
-        return []
-    return [float(e) for e in np.unique(np.quantile(finite, [i / bins for i in range(1, bins)]))]
-
-
-def bin_counts(edges, values: np.ndarray) -> list[int]:  # TEMP
-    values = values[np.isfinite(values)]
-    return np.bincount(np.searchsorted(edges, values, side="right"),
-                       minlength=len(edges) + 1).tolist()
 
 
 MIN_EXPECTED = 5.0
