@@ -35,7 +35,6 @@ from processors.drift.models import CalibratedParams, Kind
 from steward.profile_spec import bin_counts, reference_edges
 from steward.schema.drift import ColumnDrift, DatasetDrift
 
-
 MIN_EXPECTED = 5.0
 """Cochran's rule for the chi-square approximation: pool cells expected below this."""
 TESTS: dict[Kind, str] = {"numerical": "binned_chi2", "categorical": "chi2_homogeneity"}
