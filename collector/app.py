@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from collector import ingest
+from collector import gpu, ingest
 from collector.bodies import error_headers
 from collector.metrics import CollectorMetrics
 from collector.publish import Publisher
@@ -35,6 +35,7 @@ def create_app(settings: CollectorSettings, publisher: Publisher, registry: Coll
         log.warning("no ingest tokens configured: the collector accepts unauthenticated "
                     "writes (set STEWARD_TOKENS; see `steward token new`)")
     app.include_router(ingest.router)
+    app.include_router(gpu.router)
 
     @app.exception_handler(StewardError)
     async def steward_error(request: Request, exc: StewardError) -> JSONResponse:

@@ -20,13 +20,13 @@ from pydantic import ValidationError
 
 from collector import otlp
 from collector.bodies import error_headers, read_limited, records_of
+from collector.otlp_gpu import metrics_and_gpu
 from collector.otlp_inference import logs_to_records, spans_to_records
-from collector.otlp_metrics import metrics_to_points
 from steward import topics as T
 from steward.auth import check_sites
 from steward.codec import validation_reason
 from steward.errors import StewardError
-from steward.schema import InferenceRecord
+from steward.schema import GpuSample, InferenceRecord
 
 router = APIRouter(tags=["ingest"])
 
@@ -40,8 +40,11 @@ def _otlp_error(exc: StewardError, content_type: str) -> Response:
 
 @router.post("/v1/metrics", summary="OTLP/HTTP metrics export (protobuf or JSON)")
 async def export_metrics(request: Request) -> Response:
-    """Each data point becomes a metric point on the metrics topic."""
-    return await _otlp_export(request, otlp.METRICS, metrics_to_points, T.METRICS)
+    """Each data point becomes a metric point on the metrics topic; DCGM fields become GPU
+    partition samples on the GPU topic (see `collector.otlp_gpu`)."""
+    clock = request.app.state.publisher.clock
+    return await _otlp_export(request, otlp.METRICS, lambda req: metrics_and_gpu(req, clock()),
+                              T.METRICS)
 
 
 @router.post("/v1/traces", summary="OTLP/HTTP traces export (protobuf or JSON)")
@@ -70,7 +73,10 @@ async def _otlp_export(request: Request, signal: otlp.Signal,
         body = await read_limited(request, ctx.settings.max_body_bytes)
         result = to_records(signal.parse(body, content_type))
         check_sites(principal, {r.site for r in result.records})
-        outs = ctx.publisher.messages(topic, result.records)
+        gpu = [r for r in result.records if isinstance(r, GpuSample)]
+        rest = [r for r in result.records if not isinstance(r, GpuSample)]
+        outs = ctx.publisher.messages(topic, rest)
+        outs += ctx.publisher.messages(T.GPU, gpu)
         outs += ctx.publisher.dead_letters(
             f"collector.otlp.{signal.name}", [(None, why, raw) for why, raw in result.dead])
         await _publish(ctx, outs)

@@ -159,6 +159,37 @@ def demo_cmd(
     typer.echo(json.dumps(sent))
 
 
+@app.command("gpu-sampler")
+def gpu_sampler(
+    site: Annotated[str, typer.Option(help="Site the samples are from.")],
+    collector_url: Annotated[str, typer.Option(help="Collector base URL.")] =
+    "http://127.0.0.1:4318",
+    tier: Annotated[str, typer.Option(help="edge or cloud.")] = "cloud",
+    node: Annotated[str | None, typer.Option(help="Node name (default: this host).")] = None,
+    team: Annotated[str | None, typer.Option(help="Team the GPUs are allocated to.")] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between samples.")] = 15.0,
+    once: Annotated[bool, typer.Option(help="Sample once and exit.")] = False,
+) -> None:
+    """Read this machine's GPUs and MIG instances through NVML and post them to the collector.
+    Without an NVIDIA GPU and driver it says so and exits with code 3."""
+    import socket
+
+    from steward.gpu import nvml, sampler
+
+    logs.setup("gpu-sampler")
+    try:
+        handle = nvml.open_nvml()
+    except nvml.NoGpu as exc:
+        typer.echo(f"error: nothing to sample: {exc}", err=True)
+        raise typer.Exit(3) from None
+    who = nvml.Identity(site=site, tier=tier, node=node or socket.gethostname(), team=team)
+    cfg = sampler.SamplerConfig(collector_url=collector_url, who=who, interval_s=interval)
+    stop = threading.Event()
+    from steward.lifecycle import on_signals
+    on_signals(stop.set)
+    typer.echo(json.dumps({"accepted": sampler.run(cfg, handle, stop, once=once)}))
+
+
 @events_app.command("tail")
 def events_tail(
     bootstrap_servers: Annotated[str, typer.Option(help="Kafka to read from.")] =

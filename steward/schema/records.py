@@ -140,11 +140,19 @@ class GpuSample(_Identified):
     card: Annotated[str, StringConstraints(max_length=128)] = ""
     profile: Annotated[str, StringConstraints(max_length=64)] = "full"
     """MIG profile (e.g. '3g.40gb'), 'timeslice' or 'full'."""
-    instance_id: int | None = None
+    instance_id: Annotated[int, Field(ge=0, le=64)] | None = None
+    """MIG GPU instance id (DCGM's GPU_I_ID)."""
+    gpu_index: Annotated[int, Field(ge=0, le=255)] | None = None
+    pod: Annotated[str, StringConstraints(min_length=1, max_length=253)] | None = None
+    namespace: Annotated[str, StringConstraints(min_length=1, max_length=253)] | None = None
+    container: Annotated[str, StringConstraints(min_length=1, max_length=253)] | None = None
+    replicas: Annotated[int, Field(ge=1, le=64)] | None = None
+    """Time-slice replicas sharing the card (profile 'timeslice'); each is promised 1/replicas."""
     model: Name | None = None
     version: Name | None = None
     team: Name | None = None
     compute_active: Annotated[float, Field(ge=0, le=1)] | None = None
+    """Share of time the partition's engine was busy (DCGM 1001), of the partition, not the card."""
     dram_active: Annotated[float, Field(ge=0, le=1)] | None = None
     mem_used_bytes: Annotated[int, Field(ge=0)] | None = None
     mem_total_bytes: Annotated[int, Field(ge=0)] | None = None
@@ -152,6 +160,14 @@ class GpuSample(_Identified):
 
     model_config = ConfigDict(populate_by_name=True)
     id_prefix = "gpu"
+
+    @model_validator(mode="after")
+    def _memory(self) -> GpuSample:
+        if None not in (self.mem_used_bytes, self.mem_total_bytes) \
+                and self.mem_used_bytes > self.mem_total_bytes:  # type: ignore[operator]
+            raise ValueError(f"mem_used_bytes {self.mem_used_bytes} exceeds mem_total_bytes "
+                             f"{self.mem_total_bytes}")
+        return self
 
 
 class DeadLetter(Frozen):
