@@ -26,7 +26,7 @@ from steward import topics as T
 from steward.auth import check_sites
 from steward.codec import validation_reason
 from steward.errors import StewardError
-from steward.schema import GpuSample, InferenceRecord
+from steward.schema import FeatureProfile, GpuSample, InferenceRecord
 
 router = APIRouter(tags=["ingest"])
 
@@ -122,6 +122,44 @@ async def ingest_inferences(request: Request) -> Response:
     if status == 400:
         payload["detail"] = "no record in the batch is valid; see errors"
     return Response(json.dumps(payload), status_code=status, media_type="application/json")
+
+
+@router.post("/v1/profiles", summary="A JSON batch of per-window feature profiles")
+async def ingest_profiles(request: Request) -> Response:
+    """Body: `{"records": [FeatureProfile, ...]}` (or a bare list), from edge agents that
+    send profiles instead of raw features. Same answers as `/v1/inferences`: valid
+    profiles are published, invalid ones listed with reasons and dead-lettered."""
+    ctx = request.app.state
+    principal = ctx.auth.authenticate(request.headers.get("authorization"), "ingest")
+    body = await read_limited(request, ctx.settings.max_body_bytes)
+    good, bad = await run_in_threadpool(_validate, records_of(body), FeatureProfile)
+    check_sites(principal, {p.site for p in good})
+    outs = ctx.publisher.messages(T.PROFILES, good) + \
+        ctx.publisher.dead_letters("collector.profiles", bad)
+    await _publish(ctx, outs)
+    ctx.metrics.records.labels("profiles", "accepted").inc(len(good))
+    ctx.metrics.records.labels("profiles", "rejected").inc(len(bad))
+    status = 200 if good or not bad else 400
+    ctx.metrics.requests.labels("/v1/profiles", str(status)).inc()
+    payload: dict[str, Any] = {
+        "accepted": len(good), "rejected": len(bad),
+        "errors": [{"index": i, "reason": r} for i, r, _ in bad[:100]],
+    }
+    if status == 400:
+        payload["detail"] = "no profile in the batch is valid; see errors"
+    return Response(json.dumps(payload), status_code=status, media_type="application/json")
+
+
+def _validate(items: list[Any], model: type[FeatureProfile]
+              ) -> tuple[list[FeatureProfile], list[tuple[int | None, str, bytes]]]:
+    """(valid items, (index, reason, JSON) of the others); CPU work, run off the loop."""
+    good, bad = [], []
+    for i, item in enumerate(items):
+        try:
+            good.append(model.model_validate(item))
+        except ValidationError as exc:
+            bad.append((i, validation_reason(exc), json.dumps(item, default=str).encode()))
+    return good, bad
 
 
 async def _publish(ctx: Any, outs: list) -> None:

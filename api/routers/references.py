@@ -12,6 +12,7 @@ from api.references import read_table
 from api.schemas import ReferenceOut, ReferenceSummary
 from collector.bodies import read_limited
 from steward.errors import InvalidInput, NotFound
+from steward.profiles import ProfileSpec, spec_from_reference
 from steward.schema.records import NAME_PATTERN
 
 router = APIRouter(tags=["references"])
@@ -58,3 +59,18 @@ def get_reference(refs: ReferencesDep, model: ModelName,
     return ReferenceOut(model=ref.model, version=ref.version, columns=ref.columns,
                         prediction=ref.prediction, rows=len(ref.rows), source=ref.source,
                         created_at=ref.created_at, data=ref.rows)
+
+
+@router.get("/references/{model}/{version}/profile-spec", response_model=ProfileSpec,
+            responses={404: {"description": "no reference for this model version"}})
+async def get_profile_spec(refs: ReferencesDep, model: ModelName,
+                           version: Annotated[str, Path(pattern=NAME)]) -> ProfileSpec:
+    """What an edge agent profiles for this version instead of sending raw features: the
+    reference's columns, bin edges at its deciles, the KLL k and the reservoir size, and
+    the `spec_id` that profiles built to it carry. Derived from the stored reference, so
+    it changes when the reference is replaced."""
+    ref = await run_in_threadpool(refs.get, model, version)
+    if ref is None:
+        raise NotFound(f"no reference for {model} {version}: no profile spec; PUT one first")
+    return await run_in_threadpool(spec_from_reference, ref.model, ref.version, ref.columns,
+                                   ref.prediction, ref.rows)
