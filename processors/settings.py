@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings
 
 from processors.canary_latency import CanarySpec
 from processors.drift_judge import DriftSpec
+from processors.gpu_usage import GpuSpec
 from processors.retrain_trigger import TriggerSpec
 from steward.settings import KafkaSettings, env_config
 
@@ -27,5 +28,8 @@ class ProcessorSettings(BaseSettings):
     """Debounce and cooldown of retraining requests, e.g. STEWARD_RETRAIN__K=3."""
     drift: DriftSpec = Field(default_factory=DriftSpec)
     """Drift windows, e.g. STEWARD_DRIFT__WINDOW_S=300, STEWARD_DRIFT__MIN_ROWS=50."""
+    gpu: GpuSpec = Field(default_factory=GpuSpec)
+    """GPU partition windows, thresholds and promises, e.g. STEWARD_GPU__WINDOW_S=60,
+    STEWARD_GPU__PROMISES='[{"team": "risk", "compute": 0.5}]'."""
     api_url: str = "http://127.0.0.1:8080"
     """Where the drift judge fetches reference datasets."""

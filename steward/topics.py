@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from steward.schema import FeatureProfile, GpuSample, InferenceRecord, MetricPoint
 from steward.schema.drift import DriftVerdict
+from steward.schema.gpu import PartitionUsage
 
 Payload = Literal["batch", "cloudevent", "deadletter"]
 
@@ -57,6 +58,11 @@ DRIFT_VERDICTS = Topic(
     "One verdict per (model, version, site) window; keyed by model so one trigger sees all "
     "sites.",
 )
+GPU_USAGE = Topic(
+    "steward.gpu.usage.v1", "team", 4, "batch", PartitionUsage,
+    "One usage record per GPU partition window, against its promise; keyed by team so one "
+    "cost instance sees all of a team's spend.",
+)
 ACTIONS = Topic(
     "steward.events.actions.v1", "model", 4, "cloudevent", None,
     "Actions for the platform: rollbacks, promotions, retraining requests.",
@@ -70,8 +76,8 @@ DEADLETTER = Topic(
     "Every record Steward rejected, with the reason and the original bytes.",
 )
 
-ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES, DRIFT_VERDICTS, ACTIONS, ALERTS,
-                          DEADLETTER)
+ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES, DRIFT_VERDICTS, GPU_USAGE, ACTIONS,
+                          ALERTS, DEADLETTER)
 TELEMETRY: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES)
 EVENTS: tuple[Topic, ...] = (ACTIONS, ALERTS)
 

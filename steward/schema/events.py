@@ -34,6 +34,11 @@ class EventType:
     RETRAIN_REQUESTED = "steward.retrain.requested"
     DATA_QUALITY = "steward.data_quality"
     ALERT = "steward.alert"
+    GPU_STARVED = "steward.gpu.partition.starved"
+    GPU_OVERSUBSCRIBED = "steward.gpu.partition.oversubscribed"
+    GPU_MEMORY_PRESSURE = "steward.gpu.partition.memory_pressure"
+    BUDGET_EXCEEDED = "steward.budget.exceeded"
+    BUDGET_FORECAST = "steward.budget.forecast_exceeded"
 
 
 class Window(Frozen):

@@ -1,0 +1,94 @@
+"""GPU partitions out: per-window usage against the promise, and the alerts it raises.
+
+A `PartitionUsage` is one partition's window: what it holds of the card (compute in
+sevenths under MIG, 1/replicas under time-slicing), what it used of that, the same
+in card terms (so a 1g and a 3g slice compare), and what it was promised. Time-sliced
+replicas whose values are only the device's value copied are marked `values_copied`
+with no per-replica use: the device's use is carried once, never summed per pod.
+Records are keyed by team so one cost/budget instance sees all of a team.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from steward.schema.events import Window
+from steward.schema.records import Frozen, Name, Tier
+
+Ratio = Annotated[float, Field(ge=0)]
+BreachKind = Literal["starved", "oversubscribed", "memory_pressure"]
+
+
+class PartitionUsage(Frozen):
+    """One partition's use in one window, beside its share of the card and its promise."""
+
+    schema_: Literal["steward.gpu.usage.v1"] = Field("steward.gpu.usage.v1", alias="schema")
+    id: str
+    partition: str
+    """`node/gpu_uuid/mig<id>`, `node/gpu_uuid/ts/<namespace>/<pod>` or `node/gpu_uuid`."""
+    window: Window
+    site: Name
+    tier: Tier
+    node: Name
+    gpu_uuid: str
+    card: str
+    profile: str
+    instance_id: int | None = None
+    pod: str | None = None
+    namespace: str | None = None
+    model: Name | None = None
+    version: Name | None = None
+    team: Name | None = None
+    samples: int
+    compute_share: Ratio
+    """The partition's share of the card's compute (3g = 3/7; a time-slice replica 1/N)."""
+    memory_share: Ratio
+    compute_use: Ratio | None
+    """Mean busy share of the partition itself (None: unknown, e.g. copied values)."""
+    compute_card_use: Ratio | None
+    """compute_use x compute_share: the card it used, comparable across profile sizes."""
+    dram_use: Ratio | None = None
+    mem_used_max_bytes: int | None = None
+    mem_total_bytes: int | None = None
+    mem_use_max: Ratio | None = None
+    power_watts_mean: Ratio | None = None
+    promised_compute: Ratio
+    promised_memory_bytes: int | None = None
+    latency_slo_ms: float | None = None
+    compute_vs_promise: Ratio | None = None
+    """compute_card_use / promised_compute."""
+    values_copied: bool = False
+    device_compute_use: Ratio | None = None
+    """Time-slicing: the device's busy share, reported once per card (not per pod)."""
+
+    model_config = {"populate_by_name": True}
+
+
+class PartitionBreach(Frozen):
+    """Data of `steward.gpu.partition.*`: which promise, what was measured, the thresholds."""
+
+    schema_: Literal["steward.gpu.breach.v1"] = Field("steward.gpu.breach.v1", alias="schema")
+    kind: BreachKind
+    partition: str
+    """The partition, or for `oversubscribed` the card (`node/gpu_uuid`)."""
+    site: Name
+    node: Name
+    gpu_uuid: str
+    card: str
+    profile: str | None = None
+    model: Name | None = None
+    version: Name | None = None
+    team: Name | None = None
+    window: Window
+    reason: str
+    measured: float
+    threshold: float
+    compute_use: float | None = None
+    compute_share: float | None = None
+    promised_compute: float | None = None
+    partitions: list[str] = Field(default_factory=list)
+    """`oversubscribed`: every partition whose promise counts."""
+
+    model_config = {"populate_by_name": True}

@@ -1,0 +1,154 @@
+"""GPU usage against promise, per partition window: every figure worked out by hand from
+the DCGM fixtures (tests/gpu_support.py), alerts exactly once per partition and window."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from processors.gpu_usage import GpuSpec, GpuUsage, partition_id, values_copied
+from steward import topics as T
+from steward.gpu.dcgm import parse_text, to_samples
+from steward.gpu.promises import Promise
+from steward.schema import EventType, GpuSample, event_id
+from steward.stream import Source, run_steps
+from tests.gpu_support import (
+    A100_UUID,
+    H100_UUID,
+    T0,
+    a100_rows,
+    exposition,
+    h100_rows,
+)
+
+MIB, GIB = 2**20, 2**30
+CLOSED = T0 + timedelta(seconds=61)
+H100 = f"gpu-node-1/{H100_UUID}"
+A100 = f"gpu-node-2/{A100_UUID}"
+
+
+def samples(rows: list, shared_data: Path, shift: timedelta = timedelta(0)) -> list[GpuSample]:
+    rows = [(n, lab, v, ts + shift) for n, lab, v, ts in rows]
+    parsed = to_samples(parse_text(exposition(rows, shared_data)), T0, {"site": "eu-west-1"})
+    assert parsed.rejected == []
+    return parsed.samples
+
+
+def run(records: list[GpuSample], **spec: object) -> tuple[dict, list]:
+    proc = GpuUsage(GpuSpec(window_s=60, grace_s=0, **spec))
+    _, emits = run_steps(proc, records, CLOSED)
+    usage = {e.record.partition: e.record for e in emits if e.topic is T.GPU_USAGE}
+    alerts = [e.event for e in emits if e.topic is T.ALERTS]
+    return usage, alerts
+
+
+def test_mig_partitions_normalised_by_their_share_of_the_card(shared_data: Path) -> None:
+    usage, _ = run(samples(h100_rows(), shared_data))
+    assert sorted(usage) == [f"{H100}/mig{i}" for i in (1, 10, 5, 9)]
+    fraud = usage[f"{H100}/mig1"]
+    assert (fraud.samples, fraud.profile, fraud.team, fraud.model) == \
+        (2, "3g.40gb", "risk", "fraud-detector")
+    assert (fraud.compute_share, fraud.memory_share) == (3 / 7, 0.5)
+    assert fraud.compute_use == (0.6 + 0.8) / 2
+    assert fraud.compute_card_use == 0.7 * (3 / 7)  # 0.3 of the card
+    assert fraud.compute_vs_promise == 0.7 * (3 / 7) / (3 / 7)
+    assert fraud.dram_use == (0.3 + 0.5) / 2
+    assert (fraud.mem_used_max_bytes, fraud.mem_total_bytes) == (30000 * MIB, 40960 * MIB)
+    assert fraud.mem_use_max == 30000 / 40960  # 0.732421875
+    assert (fraud.promised_compute, fraud.promised_memory_bytes) == (3 / 7, 40 * GIB)
+    embed = usage[f"{H100}/mig9"]
+    assert (embed.compute_use, embed.compute_card_use) == ((0.1 + 0.3) / 2, 0.2 * (1 / 7))
+    idle = usage[f"{H100}/mig10"]
+    assert (idle.compute_use, idle.compute_card_use, idle.mem_use_max) == (0.0, 0.0, 512 / 10240)
+    # a 1g slice busy 20% and a 3g slice busy 70%: 0.0286 and 0.3 of the card
+    assert sum(u.compute_card_use for u in usage.values()) == \
+        0.7 * (3 / 7) + 1.0 * (2 / 7) + 0.2 * (1 / 7) + 0.0 * (1 / 7)
+
+
+def test_timesliced_copies_are_flagged_not_double_counted(shared_data: Path) -> None:
+    usage, alerts = run(samples(a100_rows(), shared_data))
+    assert sorted(usage) == [f"{A100}/ts/ml/rec-{i}" for i in range(3)]
+    for u in usage.values():
+        assert (u.values_copied, u.compute_use, u.compute_card_use, u.mem_use_max) == \
+            (True, None, None, None)
+        assert u.device_compute_use == (0.75 + 0.25) / 2
+        assert (u.compute_share, u.promised_compute) == (1 / 3, 1 / 3)
+        assert u.power_watts_mean == 300.0
+    assert alerts == []
+
+
+def test_timesliced_pods_with_their_own_values_are_not_flagged(shared_data: Path) -> None:
+    rows = [(n, lab, v + (1 if lab["pod"] == "rec-1" and n.endswith("GPU_UTIL") else 0), ts)
+            for n, lab, v, ts in a100_rows()]
+    usage, _ = run(samples(rows, shared_data))
+    rec1 = usage[f"{A100}/ts/ml/rec-1"]
+    assert (rec1.values_copied, rec1.compute_use) == (False, (0.76 + 0.26) / 2)
+    assert rec1.compute_card_use == (0.76 + 0.26) / 2 * (1 / 3)
+
+
+def _kinds(alerts: list) -> list[tuple[str, str]]:
+    return sorted((a.get_type(), a.get_subject()) for a in alerts)
+
+
+def test_default_promises_raise_only_the_memory_pressure_of_the_full_slice(
+        shared_data: Path) -> None:
+    _, alerts = run(samples(h100_rows(), shared_data))
+    assert _kinds(alerts) == [(EventType.GPU_MEMORY_PRESSURE, f"{H100}/mig5")]
+    data = alerts[0].get_data()
+    assert (data["measured"], data["threshold"]) == (19800 / 20480, 0.95)  # 0.966796875
+
+
+def test_a_starved_partition_alerts_once_per_window(shared_data: Path) -> None:
+    """chat is promised 3/7 of the card but runs in a 2g slice: busy 100%, it gets 2/7."""
+    first = samples(h100_rows(), shared_data)
+    second = samples(h100_rows(), shared_data, shift=timedelta(minutes=1))
+    promises = [Promise(model="chat", compute=3 / 7)]
+    proc = GpuUsage(GpuSpec(window_s=60, grace_s=0, promises=promises))
+    # the first window twice (a redelivery), then the next window
+    _, emits = run_steps(proc, first + first + second, CLOSED + timedelta(minutes=1))
+    starved = [e.event for e in emits if e.topic is T.ALERTS
+               and e.event.get_type() == EventType.GPU_STARVED]
+    assert len(starved) == 2
+    assert [a.get_id() for a in starved] == [
+        event_id(EventType.GPU_STARVED, "starved", f"{H100}/mig5", start.isoformat())
+        for start in (T0, T0 + timedelta(minutes=1))]
+    data = starved[0].get_data()
+    assert (data["measured"], data["threshold"], data["compute_use"]) == (2 / 7, 3 / 7, 1.0)
+    assert (data["team"], data["model"], data["window"]["start"]) == \
+        ("assistants", "chat", "2025-01-06T10:00:00Z")
+    usage = [e.record for e in emits if e.topic is T.GPU_USAGE]
+    assert [u.samples for u in usage if u.partition == f"{H100}/mig5"] == [2, 2]
+
+
+def test_promising_more_than_the_card_is_oversubscribed(shared_data: Path) -> None:
+    _, alerts = run(samples(a100_rows(), shared_data),
+                    promises=[Promise(gpu_uuid=A100_UUID, compute=0.5)])
+    assert _kinds(alerts) == [(EventType.GPU_OVERSUBSCRIBED, A100)]
+    data = alerts[0].get_data()
+    assert (data["measured"], data["partitions"]) == \
+        (1.5, [f"{A100}/ts/ml/rec-{i}" for i in range(3)])
+
+
+def test_promised_memory_above_use_is_memory_pressure(shared_data: Path) -> None:
+    _, alerts = run(samples(h100_rows(), shared_data),
+                    promises=[Promise(model="fraud-detector", memory_bytes=25000 * MIB)])
+    assert ("steward.gpu.partition.memory_pressure", f"{H100}/mig1") in _kinds(alerts)
+
+
+def test_unknown_profile_raises_for_the_dead_letter_topic() -> None:
+    bad = GpuSample(ts=T0, site="s", tier="cloud", node="n", gpu_uuid="GPU-1",
+                    card="H100-80GB", profile="5g.50gb", instance_id=1)
+    proc = GpuUsage(GpuSpec())
+    with pytest.raises(ValueError, match=r"unknown MIG profile '5g\.50gb'"):
+        proc.step(proc.initial_state(), bad, T0, Source("t", 0, 0))
+
+
+def test_partition_ids() -> None:
+    base = {"ts": T0, "site": "s", "tier": "cloud", "node": "n", "gpu_uuid": "G"}
+    assert partition_id(GpuSample(**base)) == "n/G"
+    assert partition_id(GpuSample(**base, instance_id=3, profile="1g.10gb")) == "n/G/mig3"
+    assert partition_id(GpuSample(**base, profile="timeslice", pod="p", namespace="ns")) == \
+        "n/G/ts/ns/p"
+    assert values_copied({}) is False
