@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from collector import otlp
 from collector.agent.batch import encode_records
 from collector.agent.metrics import AgentMetrics
+from collector.agent.profiler import Profiler
 from collector.agent.sampling import sample
 from collector.agent.signals import INFERENCES, SIGNALS, Signal
 from collector.agent.spool import Spool, SpoolFull
@@ -44,12 +45,14 @@ class Intake:
 
     def __init__(self, spool: Spool, metrics: AgentMetrics, max_body_bytes: int,
                  on_spooled: Callable[[], None] = lambda: None,
-                 sample_rate: float = 1.0) -> None:
+                 sample_rate: float = 1.0, profiler: Profiler | None = None) -> None:
         self.spool = spool
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.on_spooled = on_spooled
         self.sample_rate = sample_rate
+        self.profiler = profiler
+        """Profile mode: records of versions with a spec wait for their window's profile."""
 
     def otlp(self, signal: Signal, body: bytes, content_type: str | None) -> int:
         """Parse an export request and spool it as protobuf; returns the items stored."""
@@ -72,11 +75,18 @@ class Intake:
                 errors.append({"index": i, "reason": validation_reason(exc)})
         if errors:
             return 0, errors
-        kept, left_out = sample(good, self.sample_rate)
+        raw, groups = self.profiler.split(good) if self.profiler else (good, [])
+        kept, left_out = sample(raw, self.sample_rate)
         self.metrics.sampled_out_records.labels(INFERENCES).inc(left_out)
         if kept:
             self._store(INFERENCES, JSON, encode_records(kept), len(kept))
+        if groups and self.profiler:  # after the raw ones: a failure here makes the client
+            self.profiler.commit(groups)  # retry, repeating raw records (same ids) only
         return len(good), []
+
+    def store(self, signal: str, content_type: str, body: bytes, records: int) -> None:
+        """Append one entry to the spool, counting what the full-spool policy does."""
+        self._store(signal, content_type, body, records)
 
     def _store(self, signal: str, content_type: str, body: bytes, records: int) -> None:
         try:

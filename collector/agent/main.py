@@ -20,7 +20,10 @@ from prometheus_client import CollectorRegistry
 from collector.agent.forwarder import Forwarder
 from collector.agent.intake import Intake, create_app
 from collector.agent.metrics import AgentMetrics
+from collector.agent.pending import Pending
+from collector.agent.profiler import Profiler
 from collector.agent.settings import AgentSettings
+from collector.agent.specs import Specs
 from collector.agent.spool import DirLock, Spool, prepare_dir
 from steward.lifecycle import on_signals
 
@@ -44,12 +47,23 @@ class Agent:
             self.metrics.watch(self.spool.totals, clock)
             self.forwarder = Forwarder(settings, self._open(path, clock), self.metrics,
                                        monotonic=monotonic)
+            self.profiler = self._profiler(path, clock) if settings.profiles.enabled else None
         except BaseException:
             self._lock.release()
             raise
         intake = Intake(self.spool, self.metrics, settings.max_body_bytes, self.forwarder.wake,
-                        settings.sample_rate)
+                        settings.sample_rate, self.profiler)
+        if self.profiler is not None:
+            self.profiler.store = intake.store
         self.app = create_app(intake, registry, self.checks)
+
+    def _profiler(self, path: Path, clock: Callable[[], float]) -> Profiler:
+        p = self.settings.profiles
+        pending = Pending(path, p.max_pending_bytes, self.settings.retry_after_s)
+        assert p.api_url is not None  # the settings check it
+        specs = Specs(p.api_url, pending, ttl_s=p.spec_ttl_s, retry_s=p.spec_retry_s,
+                      clock=clock)
+        return Profiler(p, pending, specs, self.metrics, clock=clock)
 
     def _open(self, path: Path, clock: Callable[[], float]) -> Spool:
         s = self.settings
@@ -63,6 +77,9 @@ class Agent:
 
     def start(self) -> Agent:
         self.forwarder.start()
+        if self.profiler is not None:
+            self.profiler.specs.start()
+            self.profiler.start()
         return self
 
     def close(self) -> int:
@@ -70,6 +87,10 @@ class Agent:
         Returns the entries left waiting. Calling it again does nothing."""
         if self._closed is not None:
             return self._closed
+        if self.profiler is not None:  # open windows stay pending on disk
+            self.profiler.stop()
+            self.profiler.specs.stop()
+            self.profiler.pending.close()
         self.forwarder.stop()
         self._closed = self.spool.totals().entries
         self.forwarder.spool.close()

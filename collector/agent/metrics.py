@@ -50,6 +50,16 @@ class AgentMetrics:
                                         ["signal"])
         self.attempts = counter("forward_attempts", "Upstream requests, by outcome and HTTP "
                                 "status ('none': no answer).", ["outcome", "code"])
+        self.profiles_built = Counter(
+            "steward_agent_profiles_built_total", "Feature profiles built from closed "
+            "windows and spooled (profile mode).", registry=registry)
+        self.profiled_rows = Counter(
+            "steward_agent_profiled_rows_total", "Inference records summarised in the "
+            "profiles built.", registry=registry)
+        self.replaced_records = Counter(
+            "steward_agent_replaced_records_total", "Inference records not forwarded raw "
+            "because a profile carries them (profile mode, columns_raw off).",
+            registry=registry)
         self.link_up = Gauge("steward_agent_link_up", "1 when the last upstream request was "
                              "acknowledged, 0 after a failure (or before any).",
                              registry=registry)

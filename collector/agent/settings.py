@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings
 
 from steward.codec import validation_reason
@@ -20,6 +28,50 @@ from steward.settings import env_config
 
 FullPolicy = Literal["drop-oldest", "refuse-newest"]
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0", "::"})
+
+
+def _http_base_url(value: str, what: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    if parts.path.strip("/") or parts.query:
+        raise ValueError(f"{value!r}: give the {what}'s base URL, without a path")
+    return value.rstrip("/")
+
+
+class ProfileSettings(BaseModel):
+    """Profile mode (`STEWARD_AGENT_PROFILES__*`): on a thin link, send one feature profile
+    per (model, version, site) window instead of every record's features."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: bool = False
+    api_url: str | None = None
+    """Steward API base URL, where the profile spec of each model version comes from."""
+    window_s: int = Field(300, ge=1, le=86_400)
+    """Epoch-aligned tumbling windows; must equal the drift judge's `window_s`."""
+    grace_s: float = Field(30.0, ge=0)
+    """A window closes once event time or the wall clock passes its end plus this."""
+    columns_raw: bool = False
+    """Also forward the profiled records whole (off: profiles replace them on the link)."""
+    spec_ttl_s: float = Field(3600.0, gt=0)
+    """A cached spec is fetched again after this long (the reference may be replaced)."""
+    spec_retry_s: float = Field(60.0, gt=0)
+    """Wait before asking again for a spec the API did not give."""
+    max_pending_bytes: int = Field(256 * 1024 ** 2, ge=1024)
+    """Bound on records waiting for their window to close (503 to local clients above)."""
+    tick_s: float = Field(1.0, gt=0)
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_base_url(value, "API")
+
+    @model_validator(mode="after")
+    def _needs_api(self) -> ProfileSettings:
+        if self.enabled and not self.api_url:
+            raise ValueError("profiles.enabled needs profiles.api_url (the Steward API)")
+        return self
 
 
 class AgentSettings(BaseSettings):
@@ -56,16 +108,13 @@ class AgentSettings(BaseSettings):
     sample_rate: float = Field(1.0, gt=0, le=1)
     """Share of JSON inference records kept (by record id); each kept record's sample_rate
     is scaled by it, so downstream counts stay unbiased. 1 keeps everything."""
+    profiles: ProfileSettings = ProfileSettings()
+    """Profile mode, off by default (see `ProfileSettings`)."""
 
     @field_validator("collector_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        if parts.path.strip("/") or parts.query:
-            raise ValueError(f"{value!r}: give the collector's base URL, without a path")
-        return value.rstrip("/")
+        return _http_base_url(value, "collector")
 
     @model_validator(mode="after")
     def _not_itself(self) -> AgentSettings:

@@ -16,6 +16,7 @@ from collector.otlp import LOGS, METRICS, TRACES
 from collector.otlp import Signal as OtlpSignal
 
 INFERENCES = "inferences"
+PROFILES = "profiles"
 
 
 @dataclass(frozen=True)
@@ -60,4 +61,5 @@ SIGNALS: dict[str, Signal] = {s.name: s for s in (
     _otlp_signal(TRACES, _spans),
     _otlp_signal(LOGS, _log_records),
     Signal(INFERENCES, "/v1/inferences"),
+    Signal(PROFILES, "/v1/profiles"),
 )}
