@@ -7,17 +7,21 @@ from typing import Any
 
 from processors.canary_latency import CanaryLatency
 from processors.drift_judge import DriftJudge, EvidentlyJudge
+from processors.gpu_budget import GpuBudget
 from processors.gpu_usage import GpuUsage
 from processors.references import ApiReferences
 from processors.retrain_trigger import RetrainTrigger
 from processors.settings import ProcessorSettings
 from steward.errors import ConfigError
+from steward.gpu.prices import Catalogue
 from steward.stream import Processor
 
 PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
     "canary-latency": lambda s: CanaryLatency(s.canaries),
     "retrain-trigger": lambda s: RetrainTrigger(s.retrain),
     "gpu-usage": lambda s: GpuUsage(s.gpu),
+    "gpu-budget": lambda s: GpuBudget(s.budgets, Catalogue.load(s.gpu_prices_file)
+                                      if s.gpu_prices_file else Catalogue()),
     "drift-judge": lambda s: DriftJudge(s.drift, ApiReferences(s.api_url),
                                         EvidentlyJudge(calibrated=s.drift.calibrated)),
 }

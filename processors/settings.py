@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
 from processors.canary_latency import CanarySpec
 from processors.drift_judge import DriftSpec
+from processors.gpu_budget import Budget
 from processors.gpu_usage import GpuSpec
 from processors.retrain_trigger import TriggerSpec
 from steward.settings import KafkaSettings, env_config
@@ -31,5 +34,9 @@ class ProcessorSettings(BaseSettings):
     gpu: GpuSpec = Field(default_factory=GpuSpec)
     """GPU partition windows, thresholds and promises, e.g. STEWARD_GPU__WINDOW_S=60,
     STEWARD_GPU__PROMISES='[{"team": "risk", "compute": 0.5}]'."""
+    budgets: list[Budget] = Field(default_factory=list)
+    """GPU budgets, e.g. STEWARD_BUDGETS='[{"team": "risk", "usd": 5000, "period": "month"}]'."""
+    gpu_prices_file: Path | None = None
+    """The GPU price catalogue (TOML; see config/gpu-prices.toml) the budgets are priced with."""
     api_url: str = "http://127.0.0.1:8080"
     """Where the drift judge fetches reference datasets."""

@@ -10,6 +10,7 @@ Records are keyed by team so one cost/budget instance sees all of a team.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -90,5 +91,27 @@ class PartitionBreach(Frozen):
     promised_compute: float | None = None
     partitions: list[str] = Field(default_factory=list)
     """`oversubscribed`: every partition whose promise counts."""
+
+    model_config = {"populate_by_name": True}
+
+
+class BudgetAlert(Frozen):
+    """Data of `steward.budget.exceeded` and `steward.budget.forecast_exceeded`."""
+
+    schema_: Literal["steward.budget.alert.v1"] = Field("steward.budget.alert.v1",
+                                                       alias="schema")
+    kind: Literal["exceeded", "forecast"]
+    scope: Literal["team", "model"]
+    name: Name
+    period: Literal["day", "month"]
+    period_start: datetime
+    period_end: datetime
+    budget_usd: float
+    spent_usd: float
+    """Allocated GPU cost so far in the period, up to the window that tipped it."""
+    forecast_usd: float
+    """spent / elapsed share of the period: where the period ends at this rate."""
+    window: Window
+    reason: str
 
     model_config = {"populate_by_name": True}
