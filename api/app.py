@@ -8,16 +8,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Gauge
 
+from api.gpu import GpuGauges, GpuStore
 from api.references import ReferenceStore
-from api.routers import drift, events, health, inferences, metrics, references
+from api.routers import cost, drift, events, gpu, health, inferences, metrics, references
 from api.store import Store
 from api.verdicts import DriftGauges, VerdictStore
 from steward import __version__
 from steward.errors import StewardError
+from steward.gpu.prices import Catalogue
 
 
 def create_app(store: Store, registry: CollectorRegistry,
-               checks: dict[str, Callable[[], bool]]) -> FastAPI:
+               checks: dict[str, Callable[[], bool]], catalogue: Catalogue | None = None
+               ) -> FastAPI:
     """Everything the handlers use is passed in: no globals, easy to test."""
     app = FastAPI(title="Steward API", version=__version__,
                   description="Audit queries, events, health and metrics of Steward.")
@@ -25,6 +28,8 @@ def create_app(store: Store, registry: CollectorRegistry,
     app.state.references = ReferenceStore(store)
     app.state.verdicts = VerdictStore(store)
     registry.register(DriftGauges(app.state.verdicts))
+    app.state.gpu = GpuStore(store, catalogue)
+    registry.register(GpuGauges(app.state.gpu))
     app.state.registry = registry
     app.state.checks = checks
 
@@ -37,6 +42,6 @@ def create_app(store: Store, registry: CollectorRegistry,
                     registry=registry)
     records.set_function(store.count_inferences)
     for router in (health.router, events.router, inferences.router, references.router,
-                   drift.router, metrics.router):
+                   drift.router, metrics.router, gpu.router, cost.router):
         app.include_router(router)
     return app

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
+from api.gpu import GpuStore
 from api.references import ReferenceStore
 from api.store import Store
 from api.verdicts import VerdictStore
@@ -25,6 +26,10 @@ def _verdicts(request: Request) -> VerdictStore:
     return request.app.state.verdicts
 
 
+def _gpu(request: Request) -> GpuStore:
+    return request.app.state.gpu
+
+
 def _registry(request: Request) -> CollectorRegistry:
     return request.app.state.registry
 
@@ -36,5 +41,6 @@ def _checks(request: Request) -> dict[str, Callable[[], bool]]:
 StoreDep = Annotated[Store, Depends(_store)]
 ReferencesDep = Annotated[ReferenceStore, Depends(_references)]
 VerdictsDep = Annotated[VerdictStore, Depends(_verdicts)]
+GpuDep = Annotated[GpuStore, Depends(_gpu)]
 RegistryDep = Annotated[CollectorRegistry, Depends(_registry)]
 ChecksDep = Annotated[dict[str, Callable[[], bool]], Depends(_checks)]

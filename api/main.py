@@ -9,6 +9,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from api.app import create_app
+from api.gpu import GpuUsageSink
 from api.references import ReferenceCapture
 from api.settings import ApiSettings
 from api.sink import EventSink, InferenceSink
@@ -19,6 +20,7 @@ from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Producer
 from steward.bus.runner import Runner
 from steward.bus.service import prepare, supervise
+from steward.gpu.prices import Catalogue
 from steward.lifecycle import cached
 
 log = logging.getLogger(__name__)
@@ -33,12 +35,13 @@ def main(settings: ApiSettings) -> None:
     threads: list[threading.Thread] = []
     checks = {"store": store.ping, "broker": cached(lambda: is_reachable(settings.kafka)),
               "sinks": lambda: bool(threads) and all(t.is_alive() for t in threads)}
-    app = create_app(store, registry, checks)
+    catalogue = Catalogue.load(settings.gpu_prices_file) if settings.gpu_prices_file else None
+    app = create_app(store, registry, checks, catalogue)
     capture = ReferenceCapture(app.state.references, settings.capture_reference_rows)
     runners = [Runner(sink, kafka=settings.kafka, group_id=f"{settings.sink_group}-{sink.name}",
                       producer=producer, metrics=metrics)
                for sink in (EventSink(store), InferenceSink(store, capture),
-                            VerdictSink(app.state.verdicts))]
+                            VerdictSink(app.state.verdicts), GpuUsageSink(app.state.gpu))]
     stop = threading.Event()
     threads += [threading.Thread(target=supervise, args=(r, stop), name=r.name, daemon=True)
                 for r in runners]

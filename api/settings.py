@@ -23,6 +23,9 @@ class ApiSettings(BaseSettings):
     """A model version with no uploaded reference gets one from its first N stored
     records (0: never)."""
 
+    gpu_prices_file: Path | None = None
+    """The GPU price catalogue (TOML; see config/gpu-prices.toml) that GET /cost prices with."""
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / self.db_file
