@@ -1,18 +1,24 @@
-"""Drift judge: inference records in, one drift verdict per (model, version, site) window out.
+"""Drift judge: inference records and edge profiles in, one verdict per window out.
 
-Records are windowed by event time (tumbling, `window_s`, with `grace_s` for late ones).
-A window with fewer than `min_rows` rows gets no verdict (counted): 8 rows say nothing.
-A window keeps at most `max_rows` rows (the first ones; the rest are counted), which
-bounds memory and judging cost per window. Verdicts go to the verdict topic keyed by
-model, where the retraining trigger debounces them across windows and sites.
+Records are windowed by event time (tumbling, `window_s`, with `grace_s` for late ones)
+per (model, version, site). An edge profile covers one such window already and joins
+it: profiles of several nodes merge, raw rows of the same window are profiled and
+merged too, and the verdict says it came from a profile. A record or profile seen twice
+(a retry upstream) counts once. A window with fewer than `min_rows` rows gets no
+verdict (counted): 8 rows say nothing. A window keeps at most `max_rows` raw rows (the
+first ones; the rest are counted), which bounds memory and judging cost per window.
+
+Verdicts go to the verdict topic keyed by model, where the retraining trigger debounces
+them across windows and sites. Data-quality findings (a column the reference never had,
+one that went missing or non-numeric) become `steward.data_quality` alerts, once per
+(model, version, site, problem).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,9 +26,25 @@ from processors.drift.models import CalibratedParams
 from processors.references import Lookup, ReferenceData
 from processors.windows import Windows
 from steward import topics as T
-from steward.schema import InferenceRecord, Window, event_id
-from steward.schema.drift import ColumnDrift, DatasetDrift, DriftVerdict
+from steward.errors import InvalidInput
+from steward.profiles import merge
+from steward.schema import EventType, InferenceRecord, Window, event_id, make_event
+from steward.schema.drift import (
+    ColumnDrift,
+    DataQualityAlert,
+    DatasetDrift,
+    DriftVerdict,
+    QualityFinding,
+)
+from steward.schema.profile import FeatureProfile
 from steward.stream import Emit, Source
+
+SOURCE = "/steward/processors/drift-judge"
+ALERT_CODES = frozenset({
+    "unknown_in_current", "missing_in_current", "empty_in_current", "not_numeric",
+    "infinite_values", "missing_in_reference", "empty_in_reference", "stattest_failed",
+    "profile_truncated"})
+"""Finding codes that are data-quality problems worth an alert (not sampling notes)."""
 
 
 class DriftSpec(BaseModel):
@@ -44,21 +66,31 @@ class DriftSpec(BaseModel):
 
 @dataclass(frozen=True)
 class Judged:
-    """What a judge function returns for one window."""
+    """What a judge returns for one window."""
 
     evidently: DatasetDrift
     calibrated: DatasetDrift | None = None
     prediction: ColumnDrift | None = None
-    findings: tuple[str, ...] = ()
+    findings: tuple[QualityFinding, ...] = ()
 
 
-Judge = Callable[[ReferenceData, list[dict[str, Any]]], Judged]
+class Judge(Protocol):
+    """Judges windows against a reference, from raw rows or from a profile."""
+
+    def __call__(self, ref: ReferenceData, rows: list[dict[str, Any]]) -> Judged: ...
+
+    def profile(self, ref: ReferenceData, profile: FeatureProfile,
+                rows: list[dict[str, Any]]) -> Judged: ...
+
+    def spec_id(self, ref: ReferenceData) -> str: ...
 
 
 @dataclass
 class Rows:
     rows: list[dict[str, Any]] = field(default_factory=list)
     dropped: int = 0
+    profile: FeatureProfile | None = None
+    ids: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -66,11 +98,13 @@ class State:
     windows: Windows[Rows]
     unreferenced: dict[tuple[str, str], int] = field(default_factory=dict)
     too_small: int = 0
+    duplicates: int = 0
+    reported: set[tuple[str, ...]] = field(default_factory=set)
 
 
 class DriftJudge:
     name = "drift-judge"
-    inputs = (T.INFERENCE,)
+    inputs = (T.INFERENCE, T.PROFILES)
 
     def __init__(self, spec: DriftSpec, references: Lookup, judge: Judge) -> None:
         self.spec = spec
@@ -85,21 +119,60 @@ class DriftJudge:
 
     def step(self, state: State, record: Any, now: datetime,
              src: Source) -> tuple[State, list[Emit]]:
-        if not isinstance(record, InferenceRecord):
+        if isinstance(record, FeatureProfile):
+            return self._add_profile(state, record, now, src)
+        if not isinstance(record, InferenceRecord) or record.profiled:
             return state, []
-        ref = self.references(record.model, record.version)
+        ref = self._reference(state, record.model, record.version)
         if ref is None:
-            key = (record.model, record.version)
-            state.unreferenced[key] = state.unreferenced.get(key, 0) + 1
             return state, []
         wkey = (record.model, record.version, record.site)
         rows = state.windows.add(wkey, record.ts, src, now, Rows)
         if rows is not None:
-            if len(rows.rows) < self.spec.max_rows:
+            if record.id in rows.ids:
+                state.duplicates += 1
+            elif len(rows.rows) < self.spec.max_rows:
+                rows.ids.add(record.id)
                 rows.rows.append(window_row(record.features, record.prediction, ref.prediction))
             else:
                 rows.dropped += 1
         return state, self._verdicts(state, state.windows.close_by_watermark(wkey))
+
+    def _reference(self, state: State, model: str, version: str) -> ReferenceData | None:
+        ref = self.references(model, version)
+        if ref is None:
+            state.unreferenced[(model, version)] = state.unreferenced.get((model, version), 0) + 1
+        return ref
+
+    def _add_profile(self, state: State, profile: FeatureProfile, now: datetime,
+                     src: Source) -> tuple[State, list[Emit]]:
+        """A profile joins its window; one that cannot is rejected (dead-lettered) before
+        anything changes."""
+        ref = self._reference(state, profile.model, profile.version)
+        if ref is None:
+            return state, []
+        self._check(profile, ref, state.windows)
+        wkey = (profile.model, profile.version, profile.site)
+        last = profile.window.end - timedelta(microseconds=1)
+        rows = state.windows.add(wkey, last, src, now, Rows)
+        if rows is not None:
+            if profile.id in rows.ids:
+                state.duplicates += 1
+            else:
+                rows.ids.add(profile.id)
+                rows.profile = profile if rows.profile is None else merge(rows.profile, profile)
+        return state, self._verdicts(state, state.windows.close_by_watermark(wkey))
+
+    def _check(self, profile: FeatureProfile, ref: ReferenceData, windows: Windows) -> None:
+        start, end = profile.window.start, profile.window.end
+        if windows.start_of(start) != start or (end - start).total_seconds() != self.spec.window_s:
+            raise InvalidInput(f"profile window {start.isoformat()}..{end.isoformat()} is not "
+                               f"one of this judge's {self.spec.window_s}s windows")
+        expected = self.judge.spec_id(ref)
+        if profile.spec_id != expected:
+            raise InvalidInput(f"profile built to spec {profile.spec_id[:12]}, the reference "
+                               f"of {ref.model} {ref.version} now gives {expected[:12]}: "
+                               "fetch the profile spec again")
 
     def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
         return state, self._verdicts(state, state.windows.close_quiet(now))
@@ -108,22 +181,58 @@ class DriftJudge:
         emits = []
         for (model, version, site), start, end, rows in closed:
             ref = self.references(model, version)
-            if ref is None or len(rows.rows) < self.spec.min_rows:
+            total = len(rows.rows) + (rows.profile.rows if rows.profile else 0)
+            if ref is None or total < self.spec.min_rows:
                 state.too_small += 1
                 continue
-            judged = self.judge(ref, rows.rows)
-            decided = judged.calibrated if self.spec.method == "calibrated" and \
-                judged.calibrated is not None else judged.evidently
-            verdict = DriftVerdict(
-                id=event_id("steward.drift.verdict", model, version, site, start.isoformat()),
-                model=model, version=version, site=site, window=Window(start=start, end=end),
-                rows=len(rows.rows), evidently=judged.evidently, calibrated=judged.calibrated,
-                decided_by=decided.method, drift=decided.dataset_drift,
-                prediction=judged.prediction, findings=list(judged.findings)
-                + ([f"window capped at {self.spec.max_rows} rows; {rows.dropped} not judged"]
-                   if rows.dropped else []))
+            if rows.profile is not None:
+                judged = self.judge.profile(ref, rows.profile, rows.rows)
+            else:
+                judged = self.judge(ref, rows.rows)
+            verdict = self._verdict(model, version, site, Window(start=start, end=end), total,
+                                    rows, judged)
             emits.append(Emit(T.DRIFT_VERDICTS, record=verdict, key=model))
+            emits.extend(self._alerts(state, verdict, judged.findings))
         return emits
+
+    def _verdict(self, model: str, version: str, site: str, window: Window, total: int,
+                 rows: Rows, judged: Judged) -> DriftVerdict:
+        decided = judged.calibrated if self.spec.method == "calibrated" and \
+            judged.calibrated is not None else judged.evidently
+        capped = [f"window capped at {self.spec.max_rows} rows; {rows.dropped} not judged"] \
+            if rows.dropped else []
+        return DriftVerdict(
+            id=event_id("steward.drift.verdict", model, version, site, window.start.isoformat()),
+            model=model, version=version, site=site, window=window, rows=total,
+            source="profile" if rows.profile is not None else "raw",
+            evidently=judged.evidently, calibrated=judged.calibrated,
+            decided_by=decided.method, drift=decided.dataset_drift,
+            prediction=judged.prediction,
+            findings=[_text(f) for f in judged.findings] + capped)
+
+    def _alerts(self, state: State, verdict: DriftVerdict,
+                findings: tuple[QualityFinding, ...]) -> list[Emit]:
+        """One alert per verdict for the data-quality problems not reported before."""
+        new = []
+        for f in findings:
+            fact = (verdict.model, verdict.version, verdict.site, f.code, f.column or "")
+            if f.code in ALERT_CODES and fact not in state.reported:
+                state.reported.add(fact)
+                new.append(f)
+        if not new:
+            return []
+        data = DataQualityAlert(model=verdict.model, version=verdict.version, site=verdict.site,
+                                window=verdict.window, verdict_id=verdict.id, findings=new)
+        facts = (verdict.model, verdict.version, verdict.site,
+                 *sorted(f"{f.code}:{f.column}" for f in new))
+        event = make_event(EventType.DATA_QUALITY, source=SOURCE,
+                           subject=f"{verdict.model}/{verdict.version}/{verdict.site}",
+                           data=data, key=verdict.model, time=verdict.window.end, facts=facts)
+        return [Emit(T.ALERTS, event)]
+
+
+def _text(f: QualityFinding) -> str:
+    return f"{f.code}: {f.column}: {f.message}" if f.column else f"{f.code}: {f.message}"
 
 
 def window_row(features: dict[str, Any], prediction: Any,
@@ -137,27 +246,55 @@ def window_row(features: dict[str, Any], prediction: Any,
 
 
 class EvidentlyJudge:
-    """The default judge: Evidently's tests through Steward's adapter, with the prepared
-    reference (test choice, cleaned columns) built once per reference and reused."""
+    """The default judge: Evidently's tests through Steward's adapter, and Steward's
+    calibrated verdict beside them, with each reference prepared once (test choice,
+    cleaned columns, bins, profile spec) and reused for every window."""
 
     def __init__(self, params: Any = None, calibrated: CalibratedParams | None = None) -> None:
         self.params = params
         self.calibrated = calibrated or CalibratedParams()
-        self._prepared: dict[tuple[str, str], tuple[ReferenceData, Any]] = {}
+        self._prepared: dict[tuple[str, str], tuple[ReferenceData, Any, Any]] = {}
+
+    def _held(self, ref: ReferenceData) -> tuple[Any, Any]:
+        """(prepared Reference, ProfileSpec) of this reference, built on first use."""
+        held = self._prepared.get((ref.model, ref.version))
+        if held is None or held[0] is not ref:
+            import pandas as pd
+
+            from processors.drift.models import ColumnSpec
+            from processors.drift.reference import Reference
+            from steward.profile_spec import spec_from_reference
+
+            specs = [ColumnSpec(name=n, kind=k) for n, k in ref.columns.items()]
+            prepared = Reference(pd.DataFrame(ref.rows, columns=list(ref.columns)), specs,
+                                 self.params, ref.prediction)
+            spec = spec_from_reference(ref.model, ref.version, ref.columns, ref.prediction,
+                                       ref.rows, bins=self.calibrated.bins)
+            held = self._prepared[(ref.model, ref.version)] = (ref, prepared, spec)
+        return held[1], held[2]
+
+    def spec_id(self, ref: ReferenceData) -> str:
+        return self._held(ref)[1].spec_id
 
     def __call__(self, ref: ReferenceData, rows: list[dict[str, Any]]) -> Judged:
         import pandas as pd
 
-        from processors.drift.models import ColumnSpec
-        from processors.drift.reference import Reference
+        verdict = self._held(ref)[0].judge(pd.DataFrame(rows), self.calibrated)
+        return _judged(verdict)
 
-        held = self._prepared.get((ref.model, ref.version))
-        if held is None or held[0] is not ref:
-            specs = [ColumnSpec(name=n, kind=k) for n, k in ref.columns.items()]
-            prepared = Reference(pd.DataFrame(ref.rows, columns=list(ref.columns)), specs,
-                                 self.params, ref.prediction)
-            held = self._prepared[(ref.model, ref.version)] = (ref, prepared)
-        verdict = held[1].judge(pd.DataFrame(rows), self.calibrated)
-        return Judged(evidently=verdict.drift, calibrated=verdict.calibrated,
-                      prediction=verdict.prediction,
-                      findings=tuple(str(f) for f in verdict.findings))
+    def profile(self, ref: ReferenceData, profile: FeatureProfile,
+                rows: list[dict[str, Any]]) -> Judged:
+        """A profiled window; raw rows of the same window are profiled and merged in."""
+        from processors.drift.profile_judge import judge_profile, profile_rows
+
+        prepared, spec = self._held(ref)
+        if rows:
+            profile = merge(profile, profile_rows(spec, profile, rows))
+        return _judged(judge_profile(prepared, profile, self.calibrated))
+
+
+def _judged(verdict: Any) -> Judged:
+    return Judged(evidently=verdict.drift, calibrated=verdict.calibrated,
+                  prediction=verdict.prediction,
+                  findings=tuple(QualityFinding(code=f.code, column=f.column,
+                                                message=f.message) for f in verdict.findings))

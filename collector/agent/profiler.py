@@ -76,8 +76,8 @@ class Profiler:
             epoch = int(_epoch(r["ts"]))
             key = WindowKey(r["model"], r["version"], r["site"], epoch - epoch % size)
             groups.setdefault(key, []).append(r)
-        if self.settings.columns_raw:
-            raw = list(records)
+        if self.settings.columns_raw:  # marked, so drift judges count them once (profile)
+            raw += [{**r, "profiled": True} for rs in groups.values() for r in rs]
         return raw, [Group(k, rs, max(_epoch(r["ts"]) for r in rs)) for k, rs in groups.items()]
 
     def commit(self, groups: list[Group]) -> None:

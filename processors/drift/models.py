@@ -28,6 +28,8 @@ FindingCode = Literal[
     "stattest_failed",  # Evidently's test raised on this data
     "score_not_finite",  # the test gave NaN or inf; the verdict keeps Evidently's flag
     "no_columns",  # nothing could be judged: no dataset drift is claimed
+    "profile_truncated",  # a profile's categories past its cap are not judged
+    "profile_sample",  # a p-value test ran on the profile's reservoir, not the whole window
 ]
 
 

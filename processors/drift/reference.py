@@ -176,14 +176,20 @@ class Reference:
             calibrated=cal.decide(evidence, calibrated) if calibrated is not None else None,
         )
 
-    def _evidence(self, column: RefColumn, values: pd.Series, result: ColumnDrift | None,
-                  params: CalibratedParams) -> cal.ColumnEvidence:
-        """The calibrated test's evidence for one column (reference side prepared once)."""
+    def calibrated_column(self, column: RefColumn,
+                          params: CalibratedParams) -> cal.CalibratedColumn:
+        """The reference side of the calibrated test (bins, counts, std), built once."""
         key = (column.name, params.bins)
         prepared = self._calibrated.get(key)
         if prepared is None:
             prepared = self._calibrated[key] = cal.CalibratedColumn.of(
                 column.name, column.kind, column.values.to_numpy(), params.bins)
+        return prepared
+
+    def _evidence(self, column: RefColumn, values: pd.Series, result: ColumnDrift | None,
+                  params: CalibratedParams) -> cal.ColumnEvidence:
+        """The calibrated test's evidence for one column of raw rows."""
+        prepared = self.calibrated_column(column, params)
         if column.kind == "categorical":
             return cal.categorical_evidence(prepared, values.value_counts(sort=False).to_dict())
         reuse = result.score if result is not None and result.stattest == "wasserstein" \

@@ -34,7 +34,7 @@ from steward.codec import (
     decode_event,
     encode_batch,
 )
-from steward.errors import Unavailable
+from steward.errors import StewardError, Unavailable
 from steward.schema import DeadLetter, to_kafka
 from steward.settings import KafkaSettings
 from steward.stream import Emit, Processor, Sink, Source
@@ -242,7 +242,10 @@ class Runner:
             try:
                 state, emits = proc.step(state, record, now, src)
             except Exception as exc:
-                log.exception("%s: step failed on %s@%d", self.name, src.topic, src.offset)
+                if isinstance(exc, StewardError):  # a record the step refused, with a reason
+                    log.warning("%s: %s@%d rejected: %s", self.name, src.topic, src.offset, exc)
+                else:
+                    log.exception("%s: step failed on %s@%d", self.name, src.topic, src.offset)
                 self.metrics.errors.labels(self.name, "step").inc()
                 raw = record.model_dump_json(by_alias=True).encode() \
                     if hasattr(record, "model_dump_json") else repr(record).encode()

@@ -97,3 +97,28 @@ class RetrainRequested(Frozen):
     rule: str
     """e.g. '3 of the last 5 windows drifted'."""
     cooldown_s: int
+
+
+class QualityFinding(Frozen):
+    """One data-quality problem: a code users can match on, the column, a sentence."""
+
+    code: str
+    column: str | None
+    message: str
+
+
+class DataQualityAlert(Frozen):
+    """Data of `steward.data_quality`: a window's data does not fit its reference.
+
+    Raised once per (model, version, site, code, column): a new column that stays new
+    is one alert, not one per window. The verdict it came with is named.
+    """
+
+    schema_: Literal["steward.data_quality.v1"] = Field("steward.data_quality.v1",
+                                                        alias="schema")
+    model: Name
+    version: Name
+    site: Name
+    window: Window
+    verdict_id: str
+    findings: list[QualityFinding]

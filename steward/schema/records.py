@@ -74,6 +74,9 @@ class InferenceRecord(_Identified):
     label: Scalar = None
     error: bool = False
     sample_rate: Annotated[float, Field(gt=0, le=1)] = 1.0
+    profiled: bool = False
+    """Its features are also in a feature profile of its window (an edge agent sending
+    both): drift judges use the profile and skip this record's features."""
     """Share of inferences this record stands for (1.0 = unsampled); keeps counts unbiased."""
 
     model_config = ConfigDict(populate_by_name=True)

@@ -10,6 +10,9 @@ from scipy import stats
 
 from processors.drift_judge import DriftJudge, DriftSpec, EvidentlyJudge
 from processors.references import ReferenceData
+from steward.errors import InvalidInput
+from steward.profile_spec import spec_from_reference
+from steward.profiles import ProfileBuilder
 from steward.schema import InferenceRecord
 from steward.stream import run_steps
 
@@ -76,3 +79,61 @@ def test_verdict_ids_are_stable_across_replays():
     ids = [run_steps(DriftJudge(SPEC, lambda m, v: REF, EvidentlyJudge()), recs, T0)[1][0]
            .record.id for _ in range(2)]
     assert ids[0] == ids[1]
+
+
+def profile(amounts: np.ndarray, node: str, spec_id_of=None, start=T0):
+    """A node's profile of one 60 s window, built to the reference's spec."""
+    spec = spec_from_reference("fraud", "1.4.0", REF.columns, REF.prediction, REF.rows)
+    builder = ProfileBuilder(spec_id_of or spec, seed=1)
+    for a in amounts:
+        builder.add({"amount": float(a)}, 0.5)
+    return builder.build("fraud", "1.4.0", "berlin", node, start, start + timedelta(seconds=60))
+
+
+def test_profiles_of_two_nodes_and_raw_rows_make_one_window():
+    proc = DriftJudge(SPEC, lambda m, v: REF, EvidentlyJudge())
+    a, b = profile(RNG.normal(130, 10, 80), "n1"), profile(RNG.normal(130, 10, 70), "n2")
+    state, emits = run_steps(proc, [a, b, a, *window(RNG.normal(130, 10, 30), 1), *closer(61)], T0)
+    (emit,) = emits
+    v = emit.record
+    assert v.source == "profile" and v.rows == 180 and state.duplicates == 1
+    amount = next(c for c in v.evidently.columns if c.column == "amount")
+    assert amount.current_rows == 180 and amount.drifted and v.drift
+
+
+def test_a_profile_that_does_not_fit_is_rejected_with_the_reason():
+    proc = DriftJudge(SPEC, lambda m, v: REF, EvidentlyJudge())
+    state = proc.initial_state()
+    other = ReferenceData("fraud", "1.4.0", REF.columns, REF.prediction, REF.rows[:100])
+    stale = spec_from_reference("fraud", "1.4.0", other.columns, other.prediction, other.rows)
+    with pytest.raises(InvalidInput, match="fetch the profile spec again"):
+        run_steps(proc, [profile(RNG.normal(100, 10, 60), "n1", stale)], T0, state)
+    with pytest.raises(InvalidInput, match="not one of this judge's 60s windows"):
+        run_steps(proc, [profile(RNG.normal(100, 10, 60), "n1", start=T0 + timedelta(
+            seconds=30))], T0, state)
+    assert state.windows.open == {}
+
+
+def test_a_new_column_is_a_data_quality_alert_once():
+    proc = DriftJudge(SPEC, lambda m, v: REF, EvidentlyJudge())
+    recs = [r.model_copy(update={"features": {**r.features, "colour": "red"}})
+            for r in window(RNG.normal(100, 10, 60), 0) + window(RNG.normal(100, 10, 60), 61)]
+    _, emits = run_steps(proc, recs + closer(200), T0)
+    verdicts = [e for e in emits if e.record is not None]
+    alerts = [e.event for e in emits if e.event is not None]
+    assert len(verdicts) == 2 and len(alerts) == 1
+    (alert,) = alerts
+    attrs = alert.get_attributes()
+    assert (attrs["type"], attrs["subject"]) == ("steward.data_quality", "fraud/1.4.0/berlin")
+    data = alert.get_data()
+    assert data["verdict_id"] == verdicts[0].record.id
+    assert [(f["code"], f["column"]) for f in data["findings"]] == [
+        ("unknown_in_current", "colour")]
+    assert "unknown_in_current: colour" in verdicts[1].record.findings[0]
+
+
+def test_records_marked_profiled_are_left_to_their_profile():
+    proc = DriftJudge(SPEC, lambda m, v: REF, EvidentlyJudge())
+    both = [r.model_copy(update={"profiled": True}) for r in window(RNG.normal(130, 10, 80), 1)]
+    _, emits = run_steps(proc, [profile(RNG.normal(130, 10, 80), "n1"), *both, *closer(61)], T0)
+    assert [e.record.rows for e in emits] == [80]
