@@ -35,7 +35,7 @@ def create_app(store: Store, registry: CollectorRegistry,
 
     @app.exception_handler(StewardError)
     async def steward_error(request: Request, exc: StewardError) -> JSONResponse:
-        return JSONResponse({"detail": exc.reason}, status_code=exc.status)
+        return JSONResponse(exc.body(), status_code=exc.status)
     stored = Gauge("steward_store_events", "Events held in the store.", registry=registry)
     stored.set_function(store.count_events)
     records = Gauge("steward_store_inference_records", "Inference records held in the store.",

@@ -40,7 +40,7 @@ def create_app(settings: CollectorSettings, publisher: Publisher, registry: Coll
     @app.exception_handler(StewardError)
     async def steward_error(request: Request, exc: StewardError) -> JSONResponse:
         app.state.metrics.requests.labels(request.url.path, str(exc.status)).inc()
-        return JSONResponse({"detail": exc.reason}, status_code=exc.status,
+        return JSONResponse(exc.body(), status_code=exc.status,
                             headers=error_headers(exc))
 
     @app.get("/healthz", tags=["health"])

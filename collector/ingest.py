@@ -34,7 +34,7 @@ PROTOBUF = "application/x-protobuf"
 
 
 def _otlp_error(exc: StewardError, content_type: str) -> Response:
-    body, media = otlp.status_body(exc.status, exc.reason, content_type)
+    body, media = otlp.status_body(exc.status, exc.reason, content_type, exc.code)
     return Response(body, status_code=exc.status, media_type=media, headers=error_headers(exc))
 
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
@@ -236,13 +236,18 @@ def metrics_response(rejected: int, message: str, content_type: str | None) -> b
     return METRICS.response(rejected, message, content_type)
 
 
-def status_body(code: int, message: str, content_type: str | None) -> tuple[bytes, str]:
+def status_body(code: int, message: str, content_type: str | None,
+                reason: str | None = None) -> tuple[bytes, str]:
     """An error body (google.rpc.Status) and its media type, for HTTP status `code`.
 
     OTLP/HTTP error responses carry a Status in the request's encoding; its code is
-    the gRPC code closest to the HTTP status (UNKNOWN when none is close).
+    the gRPC code closest to the HTTP status (UNKNOWN when none is close). `reason`,
+    Steward's machine-readable error code (e.g. `site_not_allowed`), rides in the
+    Status details as a google.rpc.ErrorInfo, the standard place for it.
     """
     status = status_pb2.Status(code=_GRPC_CODE.get(code, 2), message=message)
+    if reason:
+        status.details.add().Pack(error_details_pb2.ErrorInfo(reason=reason, domain="steward"))
     return _serialise(status, content_type), response_media_type(content_type)
 
 

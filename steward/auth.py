@@ -70,19 +70,21 @@ class Authenticator:
         if not self.enabled:
             return ANONYMOUS
         if not authorization:
-            raise Unauthorized("missing Authorization header: send 'Authorization: Bearer <token>'")
+            raise Unauthorized("missing Authorization header: send 'Authorization: Bearer <token>'",
+                               code="missing_token")
         kind, _, token = authorization.partition(" ")
         if kind.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Authorization must be 'Bearer <token>'")
+            raise Unauthorized("Authorization must be 'Bearer <token>'", code="not_bearer")
         wanted = digest(token.strip())
         match = None
         for spec in self.tokens:  # no early exit: time does not depend on which entry matched
             if hmac.compare_digest(spec.sha256, wanted):
                 match = spec
         if match is None:
-            raise Unauthorized("unknown or revoked token")
+            raise Unauthorized("unknown or revoked token", code="unknown_token")
         if scope not in match.scopes:
-            raise Forbidden(f"token {match.name!r} lacks the {scope!r} scope")
+            raise Forbidden(f"token {match.name!r} lacks the {scope!r} scope",
+                            code="missing_scope")
         return Principal(match.name, frozenset(match.scopes), match.site)
 
 
@@ -93,4 +95,5 @@ def check_sites(principal: Principal, sites: Iterable[str]) -> None:
     others = sorted(set(sites) - {principal.site})
     if others:
         raise Forbidden(f"token {principal.name!r} is bound to site {principal.site!r} and "
-                        f"may not write records for site(s) {', '.join(others[:5])}")
+                        f"may not write records for site(s) {', '.join(others[:5])}",
+                        code="site_not_allowed")

@@ -145,7 +145,7 @@ def _otlp_route(intake: Intake, signal: Signal) -> Callable[[Request], Any]:
             await run_in_threadpool(intake.otlp, signal, body, content_type)
         except StewardError as exc:
             intake.metrics.requests.labels(signal.path, str(exc.status)).inc()
-            payload, media = otlp.status_body(exc.status, exc.reason, content_type)
+            payload, media = otlp.status_body(exc.status, exc.reason, content_type, exc.code)
             return Response(payload, status_code=exc.status, media_type=media,
                             headers=error_headers(exc))
         intake.metrics.requests.labels(signal.path, "200").inc()
@@ -160,7 +160,7 @@ async def _inference_route(intake: Intake, request: Request) -> Response:
         accepted, errors = await run_in_threadpool(intake.inferences, body)
     except StewardError as exc:
         intake.metrics.requests.labels("/v1/inferences", str(exc.status)).inc()
-        return JSONResponse({"detail": exc.reason}, status_code=exc.status,
+        return JSONResponse(exc.body(), status_code=exc.status,
                             headers=error_headers(exc))
     status = 400 if errors else 200
     intake.metrics.requests.labels("/v1/inferences", str(status)).inc()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import httpx
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 
 from steward.auth import new_token
 from steward.demo import latency_request
@@ -23,25 +23,32 @@ def test_tokens_scope_and_site_binding(start_collector):
 
     missing = httpx.post(f"{url}/v1/inferences", json=[rec("factory-berlin")])
     assert missing.status_code == 401 and "missing Authorization" in missing.json()["detail"]
+    assert missing.json()["code"] == "missing_token"
     assert missing.headers["www-authenticate"].startswith("Bearer")
     wrong = httpx.post(f"{url}/v1/inferences", json=[rec("factory-berlin")],
                        headers={"authorization": "Bearer stw_guess"})
-    assert wrong.status_code == 401
+    assert wrong.status_code == 401 and wrong.json()["code"] == "unknown_token"
     reader = httpx.post(f"{url}/v1/inferences", json=[rec("factory-berlin")],
                         headers={"authorization": f"Bearer {READ_TOKEN}"})
     assert reader.status_code == 403 and "lacks the 'ingest' scope" in reader.json()["detail"]
+    assert reader.json()["code"] == "missing_scope"
 
     assert httpx.post(f"{url}/v1/inferences", json=[rec("factory-berlin")],
                       headers=ok).json()["accepted"] == 1
     other = httpx.post(f"{url}/v1/inferences", json=[rec("factory-berlin"), rec("shop-lyon")],
                        headers=ok)
     assert other.status_code == 403 and "shop-lyon" in other.json()["detail"]
+    assert other.json()["code"] == "site_not_allowed"
 
     # OTLP: the same rules, answered as google.rpc.Status in the request's encoding
     body = latency_request("1", "n1", [10.0], 1, 2).SerializeToString()  # site eu-west-1
     proto = {"content-type": "application/x-protobuf"}
     denied = httpx.post(f"{url}/v1/metrics", content=body, headers={**proto, **ok})
     assert denied.status_code == 403
-    assert "eu-west-1" in status_pb2.Status.FromString(denied.content).message
+    status = status_pb2.Status.FromString(denied.content)
+    assert "eu-west-1" in status.message
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info) and (info.reason, info.domain) == (
+        "site_not_allowed", "steward")
     anon = httpx.post(f"{url}/v1/metrics", content=body, headers=proto)
     assert anon.status_code == 401 and status_pb2.Status.FromString(anon.content).code == 16

@@ -181,11 +181,12 @@ def check_curl_otlp_traces(done: subprocess.CompletedProcess[str], records: Any)
     assert by_id[span_id] == {
         **identity, "id": span_id, "ts": "2026-01-01T00:00:00.038200Z", "latency_ms": 38.2,
         "features": {"amount": 129.9, "country": "DE", "card_present": True},
-        "prediction": 0.07, "label": None, "error": False, "sample_rate": 1.0}
+        "prediction": 0.07, "label": None, "error": False, "sample_rate": 1.0,
+        "profiled": False}
     assert by_id["fd-edge-box-7-000003"] == {
         **identity, "id": "fd-edge-box-7-000003", "ts": "2026-01-01T00:00:01.250000Z",
         "latency_ms": 250.0, "features": {"amount": 15.0}, "prediction": None,
-        "label": None, "error": True, "sample_rate": 0.1}
+        "label": None, "error": True, "sample_rate": 0.1, "profiled": False}
 
 
 def check_otel_sdk_traces(done: subprocess.CompletedProcess[str], records: Any) -> None:
