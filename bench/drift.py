@@ -1,5 +1,10 @@
 """Drift judging: windows/s of Steward's adapter beside a full Evidently report per window.
 
+Also, on the same windows: Steward's adapter with the calibrated verdict computed beside
+Evidently's (what the drift judge runs), and the same from edge profiles (built once per
+window, as an agent would; the build cost is shown apart), with the profile verdicts'
+agreement with the raw ones.
+
     .venv/bin/python bench/drift.py [--windows 30] [--sizes 1000,10000] [--no-pin]
 
 Per size, a reference and `--windows` windows of that many rows x 11 columns (9
@@ -23,12 +28,18 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 from collections import Counter  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from processors.drift import ColumnSpec, DatasetVerdict, Reference  # noqa: E402
 from processors.drift.evidently_report import ReportVerdict, reduce, run_snapshot  # noqa: E402
+from processors.drift.models import CalibratedParams  # noqa: E402
+from processors.drift.profile_judge import judge_profile  # noqa: E402
+from steward.profiles import ProfileBuilder, spec_from_reference  # noqa: E402
 
 FEATURES = [f"f{i}" for i in range(9)]
 COLUMNS = [ColumnSpec(name=f, kind="numerical") for f in FEATURES] + [
@@ -37,6 +48,8 @@ COLUMNS = [ColumnSpec(name=f, kind="numerical") for f in FEATURES] + [
 ]
 SEGMENTS = ["a", "b", "c", "d", "e"]
 MIN_STEWARD_SECONDS = 1.5
+CALIBRATED = CalibratedParams()
+T0 = datetime(2026, 11, 23, tzinfo=UTC)
 
 
 def frame(rng: np.random.Generator, rows: int, shift: float, shifted: set[str]) -> pd.DataFrame:
@@ -77,15 +90,30 @@ def agrees(ours: DatasetVerdict, theirs: ReportVerdict) -> bool:
     return True
 
 
-def time_steward(reference: Reference, batch: list[pd.DataFrame]) -> tuple[float, list]:
+def time_steward(judge: Callable[[Any], DatasetVerdict], batch: list) -> tuple[float, list]:
     """Windows/s over repeated passes (at least MIN_STEWARD_SECONDS), and the verdicts."""
-    verdicts = [reference.judge(w) for w in batch]  # warm-up, and the verdicts compared
+    verdicts = [judge(w) for w in batch]  # warm-up, and the verdicts compared
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < MIN_STEWARD_SECONDS:
         for w in batch:
-            reference.judge(w)
+            judge(w)
         done += len(batch)
     return done / (time.perf_counter() - start), verdicts
+
+
+def profiles(reference_frame: pd.DataFrame, batch: list[pd.DataFrame]) -> tuple[list, float]:
+    """Each window as the edge agent would profile it, and the ms per window it took."""
+    kinds = {c.name: c.kind for c in COLUMNS}
+    spec = spec_from_reference("bench", "1", kinds, "prediction",
+                               reference_frame.to_dict("records"))
+    start, out = time.perf_counter(), []
+    for w in batch:
+        builder = ProfileBuilder(spec)
+        for row in w.to_dict("records"):
+            prediction = row.pop("prediction")
+            builder.add(row, prediction)
+        out.append(builder.build("bench", "1", "site", None, T0, T0 + timedelta(minutes=5)))
+    return out, (time.perf_counter() - start) * 1e3 / len(batch)
 
 
 def time_reports(reference: pd.DataFrame, batch: list[pd.DataFrame]) -> tuple[float, list]:
@@ -104,11 +132,19 @@ def run_size(rows: int, count: int, seed: int) -> dict:
     start = time.perf_counter()
     reference = Reference(reference_frame, COLUMNS, prediction="prediction")
     build_ms = (time.perf_counter() - start) * 1e3
-    ours_rate, ours = time_steward(reference, batch)
+    ours_rate, ours = time_steward(reference.judge, batch)
+    both_rate, both = time_steward(lambda w: reference.judge(w, CALIBRATED), batch)
+    built, build_profile_ms = profiles(reference_frame, batch)
+    prof_rate, prof = time_steward(lambda p: judge_profile(reference, p, CALIBRATED), built)
     theirs_rate, theirs = time_reports(reference_frame, batch)
     tests = Counter(c.stattest for c in ours[0].drift.columns)
     return {
         "rows": rows, "windows": count, "steward": ours_rate, "report": theirs_rate,
+        "both": both_rate, "profile": prof_rate, "profile_build_ms": build_profile_ms,
+        "profile_agree": sum(p.dataset_drift == r.dataset_drift and p.calibrated.dataset_drift
+                             == r.calibrated.dataset_drift for p, r in zip(prof, both,
+                                                                           strict=True)),
+        "calibrated_drifted": sum(v.calibrated.dataset_drift for v in both),
         "build_ms": build_ms, "agree": sum(agrees(o, t) for o, t in zip(ours, theirs, strict=True)),
         "drifted": sum(v.dataset_drift for v in ours),
         "tests": ", ".join(f"{n} x{k}" for n, k in sorted(tests.items())),
@@ -127,6 +163,17 @@ def table(results: list[dict]) -> str:
             f"{r['steward']:.1f} | {r['report']:.2f} | {r['steward'] / r['report']:.0f}x | "
             f"{r['build_ms']:.1f} ms | {r['agree']}/{r['windows']} "
             f"({100 * r['agree'] / r['windows']:.0f}%) | {r['drifted']}/{r['windows']} |")
+    lines += [
+        "",
+        "| rows x columns | Evidently + calibrated windows/s | from profiles windows/s | "
+        "profile build (agent) | profile = raw (both verdicts) | calibrated dataset drift |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['rows']:,} x {len(COLUMNS)} | {r['both']:.1f} | {r['profile']:.1f} | "
+            f"{r['profile_build_ms']:.1f} ms | {r['profile_agree']}/{r['windows']} | "
+            f"{r['calibrated_drifted']}/{r['windows']} |")
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special
 from scipy.spatial import distance
 
 from processors.drift.models import CalibratedParams, Kind
@@ -73,7 +73,16 @@ def homogeneity_p(reference: np.ndarray, current: np.ndarray) -> float:
         cells.append((0.0, unseen))
     if len(cells) < 2:
         return 1.0
-    return float(stats.chi2_contingency(np.array(cells).T, correction=False)[1])
+    return _pearson_p(np.array(cells).T)
+
+
+def _pearson_p(table: np.ndarray) -> float:
+    """Pearson's chi-square test of a 2 x k table, no continuity correction: what
+    `scipy.stats.chi2_contingency(table, correction=False)` gives, at a tenth of its
+    cost (it validates and broadcasts for tables of any shape)."""
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
+    return float(special.chdtrc(table.shape[1] - 1, statistic))
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
@@ -93,8 +102,17 @@ def normed_wasserstein(reference_sorted: np.ndarray, current: np.ndarray,
                        reference_std: float) -> float:
     """Evidently's normed Wasserstein distance (W1 over the reference's std, floored at
     0.001, numpy's population std)."""
-    return float(stats.wasserstein_distance(reference_sorted, current) /
-                 max(reference_std, 0.001))
+    return _w1(reference_sorted, np.sort(current)) / max(reference_std, 0.001)
+
+
+def _w1(u: np.ndarray, v: np.ndarray) -> float:
+    """First Wasserstein distance of two sorted samples: the area between their CDFs,
+    as `scipy.stats.wasserstein_distance` computes it, without its input checks."""
+    both = np.sort(np.concatenate([u, v]), kind="mergesort")
+    deltas = np.diff(both)
+    u_cdf = np.searchsorted(u, both[:-1], side="right") / len(u)
+    v_cdf = np.searchsorted(v, both[:-1], side="right") / len(v)
+    return float(np.sum(np.abs(u_cdf - v_cdf) * deltas))
 
 
 def js_distance(reference: np.ndarray, current: np.ndarray) -> float:

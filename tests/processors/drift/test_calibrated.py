@@ -105,3 +105,15 @@ def test_decide_needs_significance_and_effect():
 def test_params_need_an_effect_for_both_kinds():
     with pytest.raises(ValueError, match="categorical"):
         CalibratedParams(min_effect={"numerical": 0.1})
+
+
+def test_the_fast_paths_equal_scipys():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        k = int(rng.integers(2, 12))
+        table = rng.integers(5, 500, size=(2, k))
+        assert cal._pearson_p(table.astype(float)) == pytest.approx(
+            stats.chi2_contingency(table, correction=False)[1], rel=1e-9, abs=1e-300)
+        u, v = np.sort(rng.normal(size=int(rng.integers(1, 300)))), rng.normal(size=50)
+        assert cal.normed_wasserstein(u, v, 1.0) == pytest.approx(
+            stats.wasserstein_distance(u, v), rel=1e-12)
