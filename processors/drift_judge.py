@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from processors.drift.models import CalibratedParams
+from processors.drift.models import CalibratedParams, Judged
+from processors.drift.panes import Pane, Panes
 from processors.references import Lookup, ReferenceData
 from processors.windows import Windows
 from steward import topics as T
@@ -30,13 +31,11 @@ from steward.errors import InvalidInput
 from steward.profiles import merge
 from steward.schema import EventType, InferenceRecord, Window, event_id, make_event
 from steward.schema.drift import (
-    ColumnDrift,
     DataQualityAlert,
-    DatasetDrift,
     DriftVerdict,
     QualityFinding,
 )
-from steward.schema.profile import FeatureProfile
+from steward.schema.profile import FeatureProfile, TimeWindow
 from steward.stream import Emit, Source
 
 SOURCE = "/steward/processors/drift-judge"
@@ -60,18 +59,19 @@ class DriftSpec(BaseModel):
     """Which judgement decides `drift`, the one triggers count. Both are computed and
     kept on every verdict; Evidently's defaults raise false alarms on stationary data
     (docs/drift.md), so triggers follow the calibrated one unless told otherwise."""
+    slide_s: int | None = Field(None, ge=1)
+    """Sliding windows: judge the last `window_s` every `slide_s` (which must divide it);
+    None: tumbling. Edge agents then profile `slide_s` panes."""
     calibrated: CalibratedParams = Field(default_factory=CalibratedParams)
     """Steward's calibrated verdict, e.g. STEWARD_DRIFT__CALIBRATED__ALPHA=0.01."""
 
-
-@dataclass(frozen=True)
-class Judged:
-    """What a judge returns for one window."""
-
-    evidently: DatasetDrift
-    calibrated: DatasetDrift | None = None
-    prediction: ColumnDrift | None = None
-    findings: tuple[QualityFinding, ...] = ()
+    @model_validator(mode="after")
+    def _slide_divides(self) -> DriftSpec:
+        if self.slide_s is not None and (self.slide_s >= self.window_s
+                                         or self.window_s % self.slide_s):
+            raise ValueError(f"slide_s ({self.slide_s}) must be smaller than window_s "
+                             f"({self.window_s}) and divide it")
+        return self
 
 
 class Judge(Protocol):
@@ -91,11 +91,13 @@ class Rows:
     dropped: int = 0
     profile: FeatureProfile | None = None
     ids: set[str] = field(default_factory=set)
+    first: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
 class State:
     windows: Windows[Rows]
+    panes: Panes | None = None
     unreferenced: dict[tuple[str, str], int] = field(default_factory=dict)
     too_small: int = 0
     duplicates: int = 0
@@ -111,11 +113,20 @@ class DriftJudge:
         self.references = references
         self.judge = judge
 
+    @property
+    def pane_s(self) -> int:
+        """What records are collected in: the window, or its slide."""
+        return self.spec.slide_s or self.spec.window_s
+
     def initial_state(self) -> State:
-        return State(Windows(self.spec.window_s, self.spec.grace_s))
+        panes = Panes(self.spec.window_s, self.pane_s) if self.spec.slide_s else None
+        return State(Windows(self.pane_s, self.spec.grace_s), panes)
 
     def hold(self, state: State) -> dict[str, int]:
-        return state.windows.hold()
+        held = state.windows.hold()
+        for topic, offset in (state.panes.hold() if state.panes else {}).items():
+            held[topic] = min(offset, held.get(topic, offset))
+        return held
 
     def step(self, state: State, record: Any, now: datetime,
              src: Source) -> tuple[State, list[Emit]]:
@@ -129,6 +140,7 @@ class DriftJudge:
         wkey = (record.model, record.version, record.site)
         rows = state.windows.add(wkey, record.ts, src, now, Rows)
         if rows is not None:
+            rows.first.setdefault(src.topic, src.offset)
             if record.id in rows.ids:
                 state.duplicates += 1
             elif len(rows.rows) < self.spec.max_rows:
@@ -156,6 +168,7 @@ class DriftJudge:
         last = profile.window.end - timedelta(microseconds=1)
         rows = state.windows.add(wkey, last, src, now, Rows)
         if rows is not None:
+            rows.first.setdefault(src.topic, src.offset)
             if profile.id in rows.ids:
                 state.duplicates += 1
             else:
@@ -165,9 +178,9 @@ class DriftJudge:
 
     def _check(self, profile: FeatureProfile, ref: ReferenceData, windows: Windows) -> None:
         start, end = profile.window.start, profile.window.end
-        if windows.start_of(start) != start or (end - start).total_seconds() != self.spec.window_s:
+        if windows.start_of(start) != start or (end - start).total_seconds() != self.pane_s:
             raise InvalidInput(f"profile window {start.isoformat()}..{end.isoformat()} is not "
-                               f"one of this judge's {self.spec.window_s}s windows")
+                               f"one of this judge's {self.pane_s}s windows")
         expected = self.judge.spec_id(ref)
         if profile.spec_id != expected:
             raise InvalidInput(f"profile built to spec {profile.spec_id[:12]}, the reference "
@@ -175,11 +188,27 @@ class DriftJudge:
                                "fetch the profile spec again")
 
     def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
+        if state.panes is not None:
+            state.panes.forget(now - timedelta(seconds=self.spec.window_s + self.spec.grace_s))
         return state, self._verdicts(state, state.windows.close_quiet(now))
+
+    def _windows(self, state: State, closed: list[Any]) -> list[tuple[Any, Window, Rows]]:
+        """Closed panes as the windows to judge: each pane (tumbling), or the sliding
+        window that ends with it, its panes' rows and profiles together."""
+        if state.panes is None:
+            return [(key, Window(start=start, end=end), rows)
+                    for key, start, end, rows in closed]
+        out = []
+        for key, start, end, rows in closed:
+            panes = state.panes.push(key, Pane(start, end, rows, rows.first))
+            window = Window(start=end - timedelta(seconds=self.spec.window_s), end=end,
+                            kind="sliding")
+            out.append((key, window, _together([p.rows for p in panes], window)))
+        return out
 
     def _verdicts(self, state: State, closed: list[Any]) -> list[Emit]:
         emits = []
-        for (model, version, site), start, end, rows in closed:
+        for (model, version, site), window, rows in self._windows(state, closed):
             ref = self.references(model, version)
             total = len(rows.rows) + (rows.profile.rows if rows.profile else 0)
             if ref is None or total < self.spec.min_rows:
@@ -189,8 +218,7 @@ class DriftJudge:
                 judged = self.judge.profile(ref, rows.profile, rows.rows)
             else:
                 judged = self.judge(ref, rows.rows)
-            verdict = self._verdict(model, version, site, Window(start=start, end=end), total,
-                                    rows, judged)
+            verdict = self._verdict(model, version, site, window, total, rows, judged)
             emits.append(Emit(T.DRIFT_VERDICTS, record=verdict, key=model))
             emits.extend(self._alerts(state, verdict, judged.findings))
         return emits
@@ -231,6 +259,19 @@ class DriftJudge:
         return [Emit(T.ALERTS, event)]
 
 
+def _together(panes: list[Rows], window: Window) -> Rows:
+    """The rows and the merged profile of several panes, as one window's."""
+    out = Rows()
+    for pane in panes:
+        out.rows += pane.rows
+        out.dropped += pane.dropped
+        if pane.profile is not None:
+            profile = pane.profile.model_copy(update={"window": TimeWindow(
+                start=window.start, end=window.end)})
+            out.profile = profile if out.profile is None else merge(out.profile, profile)
+    return out
+
+
 def _text(f: QualityFinding) -> str:
     return f"{f.code}: {f.column}: {f.message}" if f.column else f"{f.code}: {f.message}"
 
@@ -243,58 +284,3 @@ def window_row(features: dict[str, Any], prediction: Any,
     if prediction_column is not None:
         row[prediction_column] = prediction
     return row
-
-
-class EvidentlyJudge:
-    """The default judge: Evidently's tests through Steward's adapter, and Steward's
-    calibrated verdict beside them, with each reference prepared once (test choice,
-    cleaned columns, bins, profile spec) and reused for every window."""
-
-    def __init__(self, params: Any = None, calibrated: CalibratedParams | None = None) -> None:
-        self.params = params
-        self.calibrated = calibrated or CalibratedParams()
-        self._prepared: dict[tuple[str, str], tuple[ReferenceData, Any, Any]] = {}
-
-    def _held(self, ref: ReferenceData) -> tuple[Any, Any]:
-        """(prepared Reference, ProfileSpec) of this reference, built on first use."""
-        held = self._prepared.get((ref.model, ref.version))
-        if held is None or held[0] is not ref:
-            import pandas as pd
-
-            from processors.drift.models import ColumnSpec
-            from processors.drift.reference import Reference
-            from steward.profile_spec import spec_from_reference
-
-            specs = [ColumnSpec(name=n, kind=k) for n, k in ref.columns.items()]
-            prepared = Reference(pd.DataFrame(ref.rows, columns=list(ref.columns)), specs,
-                                 self.params, ref.prediction)
-            spec = spec_from_reference(ref.model, ref.version, ref.columns, ref.prediction,
-                                       ref.rows, bins=self.calibrated.bins)
-            held = self._prepared[(ref.model, ref.version)] = (ref, prepared, spec)
-        return held[1], held[2]
-
-    def spec_id(self, ref: ReferenceData) -> str:
-        return self._held(ref)[1].spec_id
-
-    def __call__(self, ref: ReferenceData, rows: list[dict[str, Any]]) -> Judged:
-        import pandas as pd
-
-        verdict = self._held(ref)[0].judge(pd.DataFrame(rows), self.calibrated)
-        return _judged(verdict)
-
-    def profile(self, ref: ReferenceData, profile: FeatureProfile,
-                rows: list[dict[str, Any]]) -> Judged:
-        """A profiled window; raw rows of the same window are profiled and merged in."""
-        from processors.drift.profile_judge import judge_profile, profile_rows
-
-        prepared, spec = self._held(ref)
-        if rows:
-            profile = merge(profile, profile_rows(spec, profile, rows))
-        return _judged(judge_profile(prepared, profile, self.calibrated))
-
-
-def _judged(verdict: Any) -> Judged:
-    return Judged(evidently=verdict.drift, calibrated=verdict.calibrated,
-                  prediction=verdict.prediction,
-                  findings=tuple(QualityFinding(code=f.code, column=f.column,
-                                                message=f.message) for f in verdict.findings))

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from processors.canary_latency import CanaryLatency
-from processors.drift_judge import DriftJudge, EvidentlyJudge
+from processors.drift.evidently_judge import EvidentlyJudge
+from processors.drift_judge import DriftJudge
 from processors.gpu_budget import GpuBudget
 from processors.gpu_usage import GpuUsage
 from processors.references import ApiReferences

@@ -8,11 +8,12 @@ exceptions: a window with a missing or empty column is still judged on the rest.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from steward.schema.drift import ColumnDrift, DatasetDrift
+from steward.schema.drift import ColumnDrift, DatasetDrift, QualityFinding
 from steward.schema.records import Frozen
 
 Kind = Literal["numerical", "categorical"]
@@ -118,3 +119,14 @@ class DatasetVerdict(Frozen):
     def finding_texts(self) -> list[str]:
         """Findings as the verdict event's `findings` strings."""
         return [str(f) for f in self.findings]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What a judge returns for one window: both judgements, and the findings as the
+    verdict and its data-quality alert carry them."""
+
+    evidently: DatasetDrift
+    calibrated: DatasetDrift | None = None
+    prediction: ColumnDrift | None = None
+    findings: tuple[QualityFinding, ...] = ()

@@ -11,7 +11,8 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from processors.drift_judge import DriftJudge, DriftSpec, EvidentlyJudge
+from processors.drift.evidently_judge import EvidentlyJudge
+from processors.drift_judge import DriftJudge, DriftSpec
 from processors.references import ApiReferences
 from processors.retrain_trigger import RetrainTrigger, TriggerSpec
 from steward import topics as T

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 from processors.drift import ColumnSpec, Reference
+from processors.drift.evidently_judge import EvidentlyJudge
 from processors.drift.models import CalibratedParams
-from processors.drift_judge import DriftJudge, DriftSpec, EvidentlyJudge
+from processors.drift_judge import DriftJudge, DriftSpec
 from processors.references import ReferenceData
 from processors.retrain_trigger import RetrainTrigger, TriggerSpec
 from steward.schema import InferenceRecord

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from processors.drift_judge import DriftJudge, DriftSpec, EvidentlyJudge
+from processors.drift.evidently_judge import EvidentlyJudge
+from processors.drift_judge import DriftJudge, DriftSpec
 from processors.references import ReferenceData
 from steward.errors import InvalidInput
 from steward.profile_spec import spec_from_reference
@@ -81,13 +82,14 @@ def test_verdict_ids_are_stable_across_replays():
     assert ids[0] == ids[1]
 
 
-def profile(amounts: np.ndarray, node: str, spec_id_of=None, start=T0):
+def profile(amounts: np.ndarray, node: str, spec_id_of=None, start=T0, length_s=60):
     """A node's profile of one 60 s window, built to the reference's spec."""
     spec = spec_from_reference("fraud", "1.4.0", REF.columns, REF.prediction, REF.rows)
     builder = ProfileBuilder(spec_id_of or spec, seed=1)
     for a in amounts:
         builder.add({"amount": float(a)}, 0.5)
-    return builder.build("fraud", "1.4.0", "berlin", node, start, start + timedelta(seconds=60))
+    return builder.build("fraud", "1.4.0", "berlin", node, start,
+                         start + timedelta(seconds=length_s))
 
 
 def test_profiles_of_two_nodes_and_raw_rows_make_one_window():
@@ -137,3 +139,47 @@ def test_records_marked_profiled_are_left_to_their_profile():
     both = [r.model_copy(update={"profiled": True}) for r in window(RNG.normal(130, 10, 80), 1)]
     _, emits = run_steps(proc, [profile(RNG.normal(130, 10, 80), "n1"), *both, *closer(61)], T0)
     assert [e.record.rows for e in emits] == [80]
+
+
+SLIDING = DriftSpec(window_s=60, slide_s=20, grace_s=0, min_rows=50)
+
+
+def panes(counts: list[int], pane_s: int = 20) -> list[InferenceRecord]:
+    """counts[i] records in pane i (amounts like the reference's)."""
+    out = []
+    for i, n in enumerate(counts):
+        out += window(RNG.normal(100, 10, n), i * pane_s)[:n]
+    return out
+
+
+def test_sliding_windows_are_made_of_panes():
+    proc = DriftJudge(SLIDING, lambda m, v: REF, EvidentlyJudge())
+    # panes of 30 rows; the window ending at 20 s holds 30 rows (< 50): no verdict
+    state, emits = run_steps(proc, panes([30, 30, 30, 30, 1]), T0)
+    got = [(e.record.window.start - T0, e.record.window.end - T0, e.record.rows,
+            e.record.window.kind) for e in emits]
+    s = timedelta(seconds=1)
+    assert got == [(-20 * s, 40 * s, 60, "sliding"), (0 * s, 60 * s, 90, "sliding"),
+                   (20 * s, 80 * s, 90, "sliding")]
+    assert state.too_small == 1
+    # the panes of [20, 80) are kept for the next windows, their input held for replay
+    assert [p.start - T0 for p in state.panes.recent[("fraud", "1.4.0", "berlin")]] == [
+        20 * s, 40 * s, 60 * s]
+    assert proc.hold(state) == {"list": 30}
+
+
+def test_sliding_windows_merge_profiles_across_panes():
+    proc = DriftJudge(SLIDING.model_copy(update={"min_rows": 100}), lambda m, v: REF,
+                      EvidentlyJudge())
+    first = profile(RNG.normal(100, 10, 60), "n1", start=T0, length_s=20)
+    second = profile(RNG.normal(100, 10, 60), "n1", start=T0 + timedelta(seconds=20),
+                     length_s=20)
+    _, emits = run_steps(proc, [first, second, *closer(45)], T0)
+    (v,) = [e.record for e in emits]
+    assert (v.source, v.rows, v.window.end - v.window.start) == (
+        "profile", 120, timedelta(seconds=60))
+
+
+def test_a_slide_must_divide_the_window():
+    with pytest.raises(ValueError, match="divide"):
+        DriftSpec(window_s=60, slide_s=25)
