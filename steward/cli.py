@@ -54,7 +54,8 @@ def up(
     opts = UpOptions(bootstrap_servers=bootstrap_servers, data_dir=data_dir, otlp_port=otlp_port,
                      api_port=api_port, kafka_port=kafka_port, host=host, demo=demo,
                      canaries=[demo_mod.DEMO_CANARY] if demo else [],
-                     extra_env=demo_mod.DEMO_DRIFT_ENV if demo else {})
+                     extra_env=demo_mod.DEMO_DRIFT_ENV if demo else {},
+                     agent_env=demo_mod.DEMO_AGENT_ENV if demo else None)
     stack = Stack(opts)
     stop = threading.Event()
     from steward.lifecycle import on_signals
@@ -63,12 +64,16 @@ def up(
         stack.start()
         if demo:
             demo_mod.register_reference(stack.api_url)
-            cfg = demo_mod.DemoConfig(collector_url=stack.collector_url)
+            cfg = demo_mod.DemoConfig(collector_url=stack.collector_url,
+                                      agent_url=stack.agent_url)
             threading.Thread(target=demo_mod.run, args=(cfg, stop), daemon=True,
                              name="demo").start()
             typer.echo(f"Demo fleet running. Watch for a rollback of {demo_mod.MODEL} "
                        f"{demo_mod.CANARY} and a retraining request for {demo_mod.BASELINE} "
-                       f"(drift at {demo_mod.DRIFT_SITE}); Ctrl-C stops everything.")
+                       f"(drift at {demo_mod.DRIFT_SITE}, which sends feature profiles "
+                       f"through an edge agent at {stack.agent_url}: "
+                       f"curl '{stack.api_url}/drift?site={demo_mod.DRIFT_SITE}'); "
+                       "Ctrl-C stops everything.")
         stack.watch_events(stop)
     finally:
         stop.set()

@@ -4,9 +4,11 @@ Cloud nodes in one region serve model `fraud-detector`: baseline 1.4.0 takes
 90% of traffic, canary 1.5.0 takes 10% and, after `regress_after_s`, gets three
 times slower. They report latency as OTLP histograms (delta temporality),
 as an OpenTelemetry SDK would. Edge nodes at two sites post inference records
-(features, prediction) in JSON batches, as the edge agent does; after
-`drift_after_s` the sensors at one site drift (warmer, larger amounts), so the drift
-judge flags its windows and the trigger asks for retraining once.
+(features, prediction) in JSON batches; after `drift_after_s` the sensors at one site
+drift (warmer, larger amounts), so the drift judge flags its windows and the trigger
+asks for retraining once. Given an edge agent (`agent_url`, as `steward up --demo`
+starts one in profile mode), the drifting site posts to it instead of the collector,
+and its windows reach the judge as feature profiles.
 """
 
 from __future__ import annotations
@@ -44,6 +46,13 @@ DEMO_DRIFT_ENV = {"STEWARD_DRIFT__WINDOW_S": "10", "STEWARD_DRIFT__GRACE_S": "2"
                   "STEWARD_DRIFT__MIN_ROWS": "50", "STEWARD_RETRAIN__K": "2",
                   "STEWARD_RETRAIN__M": "3"}
 """Small windows and a quick trigger, so the demo shows a retrain request within a minute."""
+DEMO_AGENT_ENV = {"STEWARD_AGENT_PROFILES__ENABLED": "true",
+                  "STEWARD_AGENT_PROFILES__WINDOW_S": DEMO_DRIFT_ENV["STEWARD_DRIFT__WINDOW_S"],
+                  "STEWARD_AGENT_PROFILES__GRACE_S": DEMO_DRIFT_ENV["STEWARD_DRIFT__GRACE_S"],
+                  "STEWARD_AGENT_PROFILES__SPEC_RETRY_S": "2",
+                  "STEWARD_AGENT_BACKOFF_CAP_S": "5"}
+"""The edge agent `steward up --demo` runs for `DRIFT_SITE`: profile mode, with the drift
+judge's windows (the agent's must equal the judge's)."""
 DEMO_CANARY = {"model": MODEL, "baseline_version": BASELINE, "canary_version": CANARY,
                "factor": 1.5, "window_s": 10, "grace_s": 2, "min_samples": 20}
 """The canary spec `steward up --demo` gives the canary-latency processor."""
@@ -59,6 +68,9 @@ class DemoConfig:
     regress_after_s: float = 15.0
     drift_after_s: float = 20.0
     seed: int = 7
+    agent_url: str | None = None
+    """An edge agent's local endpoint: `agent_sites` post their records there."""
+    agent_sites: tuple[str, ...] = (DRIFT_SITE,)
 
 
 def _kv(key: str, value: str) -> KeyValue:
@@ -108,9 +120,11 @@ def latency_request(version: str, node: str, latencies_ms: list[float], start_ns
 class Fleet:
     """Generates one second of traffic at a time and posts it to the collector."""
 
-    def __init__(self, cfg: DemoConfig, client: httpx.Client) -> None:
+    def __init__(self, cfg: DemoConfig, client: httpx.Client,
+                 agent: httpx.Client | None = None) -> None:
         self.cfg = cfg
         self.client = client
+        self.agent = agent
         self.rng = random.Random(cfg.seed)
         self.started = time.monotonic()
         self.sent = {"inference_records": 0, "otlp_points": 0, "requests": 0}
@@ -132,7 +146,9 @@ class Fleet:
                 self.sent["otlp_points"] += 1
         for site in EDGE_SITES:
             records = [self._edge_record(site, i) for i in range(10)]
-            self._post_json("/v1/inferences", {"records": records})
+            via = self.agent if self.agent is not None and site in self.cfg.agent_sites \
+                else self.client
+            self._post_json("/v1/inferences", {"records": records}, via)
             self.sent["inference_records"] += len(records)
 
     def _edge_record(self, site: str, i: int) -> dict:
@@ -150,20 +166,25 @@ class Fleet:
         if resp.status_code != 200:
             log.warning("collector answered %d to %s: %s", resp.status_code, path, resp.text[:200])
 
-    def _post_json(self, path: str, doc: dict) -> None:
-        resp = self.client.post(path, json=doc)
+    def _post_json(self, path: str, doc: dict, via: httpx.Client | None = None) -> None:
+        resp = (via or self.client).post(path, json=doc)
         self.sent["requests"] += 1
         if resp.status_code != 200:
-            log.warning("collector answered %d to %s: %s", resp.status_code, path, resp.text[:200])
+            who = "edge agent" if via is not None and via is self.agent else "collector"
+            log.warning("%s answered %d to %s: %s", who, resp.status_code, path, resp.text[:200])
 
 
 def run(cfg: DemoConfig, stop: object | None = None) -> dict[str, int]:
     """Send traffic once a second until `duration_s` passes or `stop` (an Event) is set."""
-    with httpx.Client(base_url=cfg.collector_url, timeout=10.0) as client:
-        fleet = Fleet(cfg, client)
+    with httpx.Client(base_url=cfg.collector_url, timeout=10.0) as client, \
+            httpx.Client(base_url=cfg.agent_url or cfg.collector_url, timeout=10.0) as agent:
+        fleet = Fleet(cfg, client, agent if cfg.agent_url else None)
         log.info("demo fleet sending to %s: %d cloud inferences/s, edge sites %s; canary %s "
                  "regresses after %.0fs", cfg.collector_url, cfg.rate, ", ".join(EDGE_SITES),
                  CANARY, cfg.regress_after_s)
+        if cfg.agent_url:
+            log.info("demo: %s sends through the edge agent at %s", ", ".join(cfg.agent_sites),
+                     cfg.agent_url)
         tick = time.monotonic()
         while not (cfg.duration_s and time.monotonic() - fleet.started >= cfg.duration_s):
             if stop is not None and stop.is_set():  # type: ignore[attr-defined]
@@ -171,7 +192,7 @@ def run(cfg: DemoConfig, stop: object | None = None) -> dict[str, int]:
             try:
                 fleet.second()
             except httpx.HTTPError as exc:
-                log.warning("collector unreachable (%s); retrying", exc)
+                log.warning("collector or edge agent unreachable (%s); retrying", exc)
             tick += 1.0
             elapsed = time.monotonic() - fleet.started
             if int(elapsed) % 10 == 0:

@@ -1,9 +1,9 @@
 """`steward up`: the whole service on one machine, each part its own process.
 
 Starts the embedded broker (unless given an existing Kafka), creates topics,
-then the collector, the processors and the API/sink as child processes, waits
-until each answers, and prints events as they are stored. Ctrl-C or SIGTERM
-stops everything in reverse order.
+then the collector, the processors and the API/sink as child processes (and, when
+asked, an edge agent forwarding to the collector), waits until each answers, and
+prints events as they are stored. Ctrl-C or SIGTERM stops everything in reverse order.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -41,6 +42,9 @@ class UpOptions:
     processors: tuple[str, ...] = ("canary-latency", "drift-judge", "retrain-trigger")
     canaries: list[dict] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
+    agent_env: dict[str, str] | None = None
+    """Also run an edge agent (`STEWARD_AGENT_*` settings) forwarding to the collector, on
+    a free port and a fresh spool in `data_dir/edge-agent`."""
 
 
 class Stack:
@@ -50,6 +54,7 @@ class Stack:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         self.bootstrap = opts.bootstrap_servers or ""
         self.started = time.monotonic()
+        self.agent_port: int | None = None
 
     @property
     def collector_url(self) -> str:
@@ -58,6 +63,10 @@ class Stack:
     @property
     def api_url(self) -> str:
         return f"http://{self.opts.host}:{self.opts.api_port}"
+
+    @property
+    def agent_url(self) -> str | None:
+        return f"http://{self.opts.host}:{self.agent_port}" if self.agent_port else None
 
     def start(self) -> None:
         o = self.opts
@@ -78,6 +87,8 @@ class Stack:
         self._spawn("collector", ["collector", "--port", str(o.otlp_port), "--host", o.host])
         self._wait_ready(f"{self.api_url}/readyz", "API")
         self._wait_ready(f"{self.collector_url}/readyz", "collector")
+        if o.agent_env is not None:
+            self._start_agent(o.agent_env)
         log.info("ready in %.1fs: OTLP/HTTP %s  API %s/events  metrics %s/metrics",
                  time.monotonic() - self.started, self.collector_url, self.api_url, self.api_url)
 
@@ -92,9 +103,22 @@ class Stack:
         env.update(self.opts.extra_env)
         return env
 
-    def _spawn(self, name: str, args: list[str]) -> None:
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         cmd = [sys.executable, "-m", "steward.cli", *args]
-        self.children.append((name, subprocess.Popen(cmd, env=self._env())))
+        self.children.append((name, subprocess.Popen(cmd, env={**self._env(), **(env or {})})))
+
+    def _start_agent(self, env: dict[str, str]) -> None:
+        """An edge agent in front of the collector. Its spool starts empty: what an earlier
+        run left there belongs to a broker and a store this run does not have."""
+        spool = self.opts.data_dir / "edge-agent"
+        shutil.rmtree(spool, ignore_errors=True)
+        self.agent_port = free_port()
+        self._spawn("edge-agent", ["agent", "--collector-url", self.collector_url,
+                                   "--spool-dir", str(spool), "--port", str(self.agent_port),
+                                   "--host", self.opts.host],
+                    {"STEWARD_AGENT_PROFILES__API_URL": self.api_url, **env})
+        self._wait_ready(f"{self.agent_url}/readyz", "edge agent")
+        log.info("edge agent on %s, forwarding to %s", self.agent_url, self.collector_url)
 
     def _wait_ready(self, url: str, what: str, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -4,6 +4,7 @@ stops cleanly on SIGTERM."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -56,13 +57,20 @@ def test_up_demo_shows_a_rollback_then_stops_cleanly(tmp_path: Path):
         (retrain,) = [e for e in events if e["type"] == "steward.retrain.requested"]
         assert retrain["data"]["sites"] == ["factory-berlin"]
         assert "temperature" in retrain["data"]["drifted_columns"]
+        drifted = httpx.get(f"http://127.0.0.1:{api}/drift",  # its edge agent sends profiles
+                            params={"site": "factory-berlin", "drift": True}).json()["verdicts"]
+        assert drifted and {v["source"] for v in drifted} == {"profile"}
+        assert {v["id"] for v in drifted} >= {w["verdict_id"] for w in retrain["data"]["windows"]}
         metrics = httpx.get(f"http://127.0.0.1:{otlp}/metrics").text
         assert 'steward_collector_records_total{outcome="accepted",signal="metrics"}' in metrics
+        (agent,) = {int(m) for line in lines
+                    for m in re.findall(r"edge agent at http://127\.0\.0\.1:(\d+)", line)}
+        assert httpx.get(f"http://127.0.0.1:{agent}/readyz").status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out[-3000:]
-    for port in (otlp, api):  # every child is gone: nothing listens any more
+    for port in (otlp, api, agent):  # every child is gone: nothing listens any more
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
 
