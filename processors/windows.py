@@ -31,6 +31,8 @@ class Windows(Generic[A]):
     watermark: dict[Key, datetime] = field(default_factory=dict)
     last_seen: dict[Key, datetime] = field(default_factory=dict)
     late: int = 0
+    starts: dict[Key, set[datetime]] = field(default_factory=dict)
+    """Open window starts per key: closing one key's windows looks at that key only."""
 
     def start_of(self, ts: datetime) -> datetime:
         epoch = int(ts.timestamp())
@@ -50,6 +52,7 @@ class Windows(Generic[A]):
         agg = self.open.get(wkey)
         if agg is None:
             agg = self.open[wkey] = new()
+            self.starts.setdefault(key, set()).add(start)
         self.held.setdefault(wkey, {}).setdefault(src.topic, src.offset)
         self.watermark[key] = max(ts, self.watermark.get(key, ts))
         self.last_seen[key] = now
@@ -58,8 +61,10 @@ class Windows(Generic[A]):
     def close_by_watermark(self, key: Key) -> list[tuple[Key, datetime, datetime, A]]:
         """Windows of `key` its watermark has passed, oldest first: (key, start, end, agg)."""
         mark = self.watermark.get(key)
-        return self._pop(lambda k, start: k == key and mark is not None
-                         and self._closes_at(start) <= mark)
+        if mark is None:
+            return []
+        due = [(key, s) for s in self.starts.get(key, ()) if self._closes_at(s) <= mark]
+        return self._close(due)
 
     def close_quiet(self, now: datetime) -> list[tuple[Key, datetime, datetime, A]]:
         """Windows past `end + grace` on the wall clock whose key has been quiet for `grace`."""
@@ -69,11 +74,19 @@ class Windows(Generic[A]):
 
     def _pop(self, due: Callable[[Key, datetime], bool]) -> list[tuple[Key, datetime, datetime,
                                                                          A]]:
-        closing = sorted((w for w in self.open if due(*w)), key=lambda w: w[1])
+        return self._close([w for w in self.open if due(*w)])
+
+    def _close(self, closing: list[tuple[Key, datetime]]) -> list[tuple[Key, datetime,
+                                                                        datetime, A]]:
         out = []
-        for wkey in closing:
+        for wkey in sorted(closing, key=lambda w: w[1]):
             agg = self.open.pop(wkey)
             self.held.pop(wkey, None)
+            starts = self.starts.get(wkey[0])
+            if starts is not None:
+                starts.discard(wkey[1])
+                if not starts:
+                    del self.starts[wkey[0]]
             out.append((wkey[0], wkey[1], wkey[1] + timedelta(seconds=self.size_s), agg))
         return out
 
