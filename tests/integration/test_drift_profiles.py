@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry
 
 from collector.agent.main import Agent
 from collector.agent.settings import AgentSettings
-from processors.drift_judge import DriftJudge, DriftSpec, EvidentlyJudge
+from processors.drift.evidently_judge import EvidentlyJudge
+from processors.drift_judge import DriftJudge, DriftSpec
 from processors.references import ApiReferences
 from processors.retrain_trigger import RetrainTrigger, TriggerSpec
 from steward import topics as T
