@@ -4,9 +4,11 @@ the period's forecast does, each once per (budget, period).
 Spend is the allocated cost of each partition window (`steward.gpu.prices`): what the
 team holds, used or not, as a cloud bill would charge it. The forecast is linear:
 spent / elapsed share of the period. Usage records are keyed by team, so one instance
-sees all of a team; records are counted once by id. Running totals live in memory:
-after a restart they rebuild only from the uncommitted records (the store's GET /cost
-has the full figure).
+sees all of a team. A partition's windows arrive in order, so a record whose window does
+not start after the partition's last counted one is a duplicate (a retry upstream) and is
+counted once; that takes memory per partition, not per record. Running totals are rebuilt
+after a restart by replay: the first offset of every open period is held, so the runner
+never commits past it (Kafka's retention must cover a period).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from steward.schema.gpu import BudgetAlert, PartitionUsage
 from steward.stream import Emit, Source
 
 SOURCE = "/steward/processors/gpu-budget"
+LATE = timedelta(days=1)
+"""How long after its end a period still takes (late) usage windows."""
 
 
 class Budget(BaseModel):
@@ -63,8 +67,12 @@ def period_of(period: str, ts: datetime) -> tuple[datetime, datetime]:
 @dataclass
 class State:
     spent: dict[tuple[int, datetime], float] = field(default_factory=dict)
-    seen: dict[tuple[int, datetime], set[str]] = field(default_factory=dict)
+    last: dict[tuple[int, str], datetime] = field(default_factory=dict)
+    """Per (budget, partition): the end of the last window counted."""
+    first: dict[tuple[int, datetime], tuple[datetime, int]] = field(default_factory=dict)
+    """Per (budget, period): its end, and the offset of its first record (held)."""
     fired: set[tuple[str, int, datetime]] = field(default_factory=set)
+    topic: str = ""
 
 
 class GpuBudget:
@@ -81,9 +89,17 @@ class GpuBudget:
         return State()
 
     def hold(self, state: State) -> dict[str, int]:
-        return {}
+        """The first record of every open period stays replayable."""
+        offsets = [offset for _, offset in state.first.values()]
+        return {state.topic: min(offsets)} if offsets else {}
 
     def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
+        """Periods over for a day (late windows allowed) are dropped and released."""
+        for key, (end, _) in list(state.first.items()):
+            if now - end > LATE:
+                del state.first[key]
+                state.spent.pop(key, None)
+                state.fired = {f for f in state.fired if f[1:] != key}
         return state, []
 
     def step(self, state: State, record: Any, now: datetime,
@@ -94,19 +110,21 @@ class GpuBudget:
         if price is None:
             return state, []
         cost = cost_of(record, price).allocated
+        state.topic = src.topic
         emits = []
         for i, budget in enumerate(self.budgets):
             if budget.covers(record):
-                emits += self._add(state, i, budget, record, cost)
+                emits += self._add(state, i, budget, record, cost, src.offset)
         return state, emits
 
     def _add(self, state: State, i: int, budget: Budget, u: PartitionUsage,
-             cost: float) -> list[Emit]:
+             cost: float, offset: int) -> list[Emit]:
         start, end = period_of(budget.period, u.window.start)
-        seen = state.seen.setdefault((i, start), set())
-        if u.id in seen:
+        last = state.last.get((i, u.partition))
+        if last is not None and u.window.start < last:
             return []
-        seen.add(u.id)
+        state.last[(i, u.partition)] = u.window.end
+        state.first.setdefault((i, start), (end, offset))
         spent = state.spent[(i, start)] = state.spent.get((i, start), 0.0) + cost
         elapsed = (u.window.end - start) / (end - start)
         forecast = spent / elapsed if elapsed > 0 else spent

@@ -72,3 +72,18 @@ def test_a_budget_is_for_one_scope() -> None:
 ])
 def test_periods(period: str, ts: datetime, span: tuple) -> None:
     assert period_of(period, ts) == span
+
+
+def test_an_open_period_stays_replayable_until_it_is_over(shared_data: Path) -> None:
+    usage = usage_for_minutes(shared_data, 3)
+    proc = GpuBudget([Budget(team="risk", usd=0.08, period="day")], CATALOGUE)
+    state, _ = run_steps(proc, usage, T0)
+    assert proc.hold(state) == {"list": 0}  # a restart replays the day from its first record
+    # a replay rebuilds the same total and the same alerts (same ids)
+    again, emits = run_steps(proc, usage, T0)
+    assert again.spent == state.spent and len(emits) == 2
+    day_end = datetime(2025, 1, 7, tzinfo=UTC)
+    state, _ = proc.tick(state, day_end + timedelta(hours=23))
+    assert proc.hold(state) == {"list": 0}  # late windows of the day are still welcome
+    state, _ = proc.tick(state, day_end + timedelta(days=1, seconds=1))
+    assert proc.hold(state) == {} and state.spent == {}
