@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Gauge
 
-from api.gpu import GpuGauges, GpuStore
+from api.gpu import GpuCostGauges, GpuGauges, GpuStore
 from api.references import ReferenceStore
 from api.routers import cost, drift, events, gpu, health, inferences, metrics, references
 from api.store import Store
@@ -19,9 +20,11 @@ from steward.gpu.prices import Catalogue
 
 
 def create_app(store: Store, registry: CollectorRegistry,
-               checks: dict[str, Callable[[], bool]], catalogue: Catalogue | None = None
-               ) -> FastAPI:
-    """Everything the handlers use is passed in: no globals, easy to test."""
+               checks: dict[str, Callable[[], bool]], catalogue: Catalogue | None = None,
+               *, gpu_cost_period: timedelta = timedelta(hours=1),
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
+    """Everything the handlers use is passed in: no globals, easy to test. `clock` is
+    the present the GPU cost gauges look back from (`gpu_cost_period`)."""
     app = FastAPI(title="Steward API", version=__version__,
                   description="Audit queries, events, health and metrics of Steward.")
     app.state.store = store
@@ -30,6 +33,7 @@ def create_app(store: Store, registry: CollectorRegistry,
     registry.register(DriftGauges(app.state.verdicts))
     app.state.gpu = GpuStore(store, catalogue)
     registry.register(GpuGauges(app.state.gpu))
+    registry.register(GpuCostGauges(app.state.gpu, gpu_cost_period, clock))
     app.state.registry = registry
     app.state.checks = checks
 

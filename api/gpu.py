@@ -1,5 +1,5 @@
 """GPU partition usage in the store, and the cost queries over it (GET /gpu/partitions,
-GET /cost, Prometheus gauges).
+GET /cost, Prometheus gauges of partitions and of cost over a trailing period).
 
 Cost is computed at query time from the stored usage windows and the price
 catalogue, so a corrected price re-prices history. A window's card cost is
@@ -13,8 +13,8 @@ inference counts (weighted by 1 / sample_rate) of the same model/version/site.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -193,3 +193,54 @@ class GpuGauges:
                 if value is not None:
                     fam.add_metric(key, float(value))
         yield from fams.values()
+
+
+class GpuCostGauges:
+    """Prometheus gauges of GPU cost, GPU time and efficiency per team, model, site and tier
+    over the trailing `period`, read from the store at scrape time (what GET /cost answers
+    for [now - period, now), by window start).
+
+    Gauges, not counters: cost is priced at query time, so a corrected catalogue re-prices
+    history, and late or replayed windows land in the past; a total that can go down is
+    not a counter, and a trailing period's total goes down by design. For a rate, divide a
+    gauge by the period (its HELP says which). Base units: dollars (`_usd`), GPU-seconds
+    (`_seconds`: the card's seconds x the share held; GPU-hours x 3600), ratios 0..1.
+    Capacity no partition held is `steward_gpu_unallocated_cost_usd`, kept out of the
+    per-team series so summing those gives what the teams hold.
+    """
+
+    GROUP = ("team", "model", "site", "tier")
+
+    def __init__(self, gpu: GpuStore, period: timedelta,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.gpu = gpu
+        self.period = period
+        self.clock = clock
+
+    def collect(self) -> Any:
+        from prometheus_client.core import GaugeMetricFamily
+
+        span = f"over the trailing {int(self.period.total_seconds())} s (by window start)"
+        labels = list(self.GROUP)
+        cost = GaugeMetricFamily(
+            "steward_gpu_cost_usd", f"GPU cost in dollars {span}: kind allocated (the share "
+            "held), used (the card used), idle (allocated - used).", labels=[*labels, "kind"])
+        held = GaugeMetricFamily(
+            "steward_gpu_allocated_seconds", f"GPU-seconds held (card seconds x share) {span}.",
+            labels=labels)
+        efficiency = GaugeMetricFamily(
+            "steward_gpu_efficiency_ratio", f"Used / allocated GPU cost {span}.", labels=labels)
+        unallocated = GaugeMetricFamily(
+            "steward_gpu_unallocated_cost_usd", f"Cost of card capacity no partition held {span}.")
+        now = self.clock()
+        body = self.gpu.cost(self.GROUP, now - self.period, now)
+        for g in body["groups"]:
+            key = [g[c] or "" for c in self.GROUP]
+            for kind in ("allocated", "used", "idle"):
+                if g[f"{kind}_usd"] is not None:
+                    cost.add_metric([*key, kind], g[f"{kind}_usd"])
+            held.add_metric(key, g["gpu_hours"] * 3600)
+            if g["efficiency"] is not None:
+                efficiency.add_metric(key, g["efficiency"])
+        unallocated.add_metric([], body[IDLE]["idle_usd"])
+        yield from (cost, held, efficiency, unallocated)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -36,7 +37,8 @@ def main(settings: ApiSettings) -> None:
     checks = {"store": store.ping, "broker": cached(lambda: is_reachable(settings.kafka)),
               "sinks": lambda: bool(threads) and all(t.is_alive() for t in threads)}
     catalogue = Catalogue.load(settings.gpu_prices_file) if settings.gpu_prices_file else None
-    app = create_app(store, registry, checks, catalogue)
+    app = create_app(store, registry, checks, catalogue,
+                     gpu_cost_period=timedelta(seconds=settings.gpu_cost_period_s))
     capture = ReferenceCapture(app.state.references, settings.capture_reference_rows)
     runners = [Runner(sink, kafka=settings.kafka, group_id=f"{settings.sink_group}-{sink.name}",
                       producer=producer, metrics=metrics)

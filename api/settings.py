@@ -25,6 +25,8 @@ class ApiSettings(BaseSettings):
 
     gpu_prices_file: Path | None = None
     """The GPU price catalogue (TOML; see config/gpu-prices.toml) that GET /cost prices with."""
+    gpu_cost_period_s: int = Field(3600, ge=60)
+    """The trailing period the GPU cost gauges on /metrics cover (steward_gpu_cost_usd)."""
 
     @property
     def db_path(self) -> Path:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
 from api.store import Store
@@ -40,7 +41,10 @@ def client(tmp_path: Path, shared_data: Path) -> TestClient:
                          T0 + timedelta(seconds=61))
     store = Store(tmp_path / "steward.duckdb")
     registry = CollectorRegistry()
-    app = create_app(store, registry, {}, Catalogue.load(REPO / "config" / "gpu-prices.toml"))
+    now = [T0 + timedelta(minutes=30)]  # the cost gauges look back an hour from here
+    app = create_app(store, registry, {}, Catalogue.load(REPO / "config" / "gpu-prices.toml"),
+                     gpu_cost_period=timedelta(hours=1), clock=lambda: now[0])
+    app.state.test_now = now
     usage = [e.record for e in emits if e.topic is T.GPU_USAGE]
     assert app.state.gpu.insert(usage + usage) == 6  # stored once by id
     inferences = [InferenceRecord(model="fraud-detector", version="1.0", site="eu-west-1",
@@ -100,6 +104,51 @@ def test_partitions_and_their_metrics(client: TestClient) -> None:
     line = next(x for x in text.splitlines()
                 if x.startswith("steward_gpu_partition_compute_card_use") and "mig1" in x)
     assert float(line.rsplit(" ", 1)[1]) == 0.7 * (3 / 7)
+
+
+def scrape(client: TestClient) -> dict[str, dict[tuple[str, ...], float]]:
+    """GET /metrics through the app: family -> (label values in name order) -> value."""
+    out: dict[str, dict[tuple[str, ...], float]] = {}
+    for fam in text_string_to_metric_families(client.get("/metrics").text):
+        for s in fam.samples:
+            out.setdefault(s.name, {})[tuple(v for _, v in sorted(s.labels.items()))] = s.value
+    return out
+
+
+def test_cost_gauges_over_the_trailing_hour(client: TestClient) -> None:
+    """Labels sort as kind, model, site, team, tier; every figure the /cost test's."""
+    got = scrape(client)
+    cost, held = got["steward_gpu_cost_usd"], got["steward_gpu_allocated_seconds"]
+    fraud = ("fraud-detector", "eu-west-1", "risk", "cloud")
+    assert {k: r(v) for k, v in cost.items() if k[1:] == fraud} == {
+        ("allocated", *fraud): r(H100_MIN * 3 / 7),  # 0.05 $
+        ("used", *fraud): r(H100_MIN * 0.7 * 3 / 7),  # 0.035 $
+        ("idle", *fraud): r(H100_MIN * 0.3 * 3 / 7)}  # 0.015 $
+    assert r(held[fraud]) == r(60 * 3 / 7)  # 3/7 of a card for 60 s
+    assert r(got["steward_gpu_efficiency_ratio"][fraud]) == 0.7
+    rec = ("recommender", "eu-west-1", "growth", "cloud")  # three copied replicas, once
+    assert (r(cost[("allocated", *rec)]), r(cost[("used", *rec)])) == \
+        (r(A100_MIN), r(A100_MIN * 0.5))
+    assert (r(held[rec]), r(got["steward_gpu_efficiency_ratio"][rec])) == (60.0, 0.5)
+    chat = ("chat", "eu-west-1", "assistants", "cloud")
+    assert (r(cost[("idle", *chat)]), r(got["steward_gpu_efficiency_ratio"][chat])) == \
+        (0.0, 1.0)
+    embed = ("embedder", "eu-west-1", "search", "cloud")  # the 1g slice busy 20%
+    assert (r(cost[("used", *embed)]), r(got["steward_gpu_efficiency_ratio"][embed])) == \
+        (r(H100_MIN * 0.2 / 7), r(0.2))
+    assert len(held) == 4 and len(cost) == 12
+    assert sum(v for k, v in cost.items() if k[0] == "allocated") == pytest.approx(
+        H100_MIN * 6 / 7 + A100_MIN)  # the H100's 7th unheld is not any team's
+    assert r(got["steward_gpu_unallocated_cost_usd"][()]) == r(H100_MIN / 7)
+
+
+def test_cost_gauges_forget_windows_older_than_the_period(client: TestClient) -> None:
+    client.app.state.test_now[0] = T0 + timedelta(hours=1, seconds=1)
+    got = scrape(client)
+    assert "steward_gpu_cost_usd" not in got and "steward_gpu_allocated_seconds" not in got
+    assert got["steward_gpu_unallocated_cost_usd"] == {(): 0.0}
+    client.app.state.test_now[0] = T0  # a window starting now is not yet in the past
+    assert "steward_gpu_cost_usd" not in scrape(client)
 
 
 def test_a_range_is_required(client: TestClient) -> None:
