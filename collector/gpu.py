@@ -11,16 +11,14 @@ request fails (400) only when nothing in it was usable.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
 
+from collector.batches import accept, validate_items
 from collector.bodies import read_limited, records_of
 from steward import topics as T
-from steward.auth import check_sites
-from steward.codec import validation_reason
 from steward.errors import InvalidInput
 from steward.gpu.dcgm import parse_text, to_samples
 from steward.gpu.inventory import slice_of
@@ -45,7 +43,8 @@ async def ingest_dcgm(request: Request, site: Label = None, tier: Label = None,
     defaults = {k: v for k, v in (("site", site), ("tier", tier), ("hostname", node)) if v}
     parsed = to_samples(series, ctx.publisher.clock(), defaults)
     bad = [(None, why, json.dumps(raw, default=str).encode()) for why, raw in parsed.rejected]
-    return await _accept(request, principal, parsed.samples, bad, "dcgm", parsed.ignored)
+    return await accept(request, principal, T.GPU, "gpu.dcgm", parsed.samples, bad, "sample",
+                        parsed.ignored)
 
 
 @router.post("/v1/gpu/samples", summary="A JSON batch of GPU partition samples")
@@ -54,35 +53,5 @@ async def ingest_samples(request: Request) -> Response:
     ctx = request.app.state
     principal = ctx.auth.authenticate(request.headers.get("authorization"), "ingest")
     items = records_of(await read_limited(request, ctx.settings.max_body_bytes))
-    good: list[GpuSample] = []
-    bad: list[tuple[int | None, str, bytes]] = []
-    for i, item in enumerate(items):
-        try:
-            sample = GpuSample.model_validate(item)
-            slice_of(sample)
-            good.append(sample)
-        except (ValidationError, ValueError) as exc:
-            why = validation_reason(exc) if isinstance(exc, ValidationError) else str(exc)
-            bad.append((i, why, json.dumps(item, default=str).encode()))
-    return await _accept(request, principal, good, bad, "samples", 0)
-
-
-async def _accept(request: Request, principal: Any, good: list[GpuSample],
-                  bad: list[tuple[int | None, str, bytes]], route: str,
-                  ignored: int) -> Response:
-    ctx = request.app.state
-    check_sites(principal, {s.site for s in good})
-    outs = ctx.publisher.messages(T.GPU, good) + \
-        ctx.publisher.dead_letters(f"collector.gpu.{route}", bad)
-    await run_in_threadpool(ctx.publisher.publish, outs)
-    for outcome, n in (("accepted", len(good)), ("rejected", len(bad)), ("ignored", ignored)):
-        ctx.metrics.records.labels(f"gpu.{route}", outcome).inc(n)
-    status = 200 if good or not bad else 400
-    ctx.metrics.requests.labels(f"/v1/gpu/{route}", str(status)).inc()
-    payload: dict[str, Any] = {
-        "accepted": len(good), "rejected": len(bad), "ignored": ignored,
-        "errors": [{"index": i, "reason": r} for i, r, _ in bad[:100]],
-    }
-    if status == 400:
-        payload["detail"] = "no sample in the request is valid; see errors"
-    return Response(json.dumps(payload), status_code=status, media_type="application/json")
+    good, bad = await run_in_threadpool(validate_items, items, GpuSample, slice_of)
+    return await accept(request, principal, T.GPU, "gpu.samples", good, bad, "sample", 0)

@@ -9,22 +9,19 @@ which downstream deduplication relies on.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import ValidationError
 
 from collector import otlp
+from collector.batches import accept, publish, validate_items
 from collector.bodies import error_headers, read_limited, records_of
 from collector.otlp_gpu import metrics_and_gpu
 from collector.otlp_inference import logs_to_records, spans_to_records
 from steward import topics as T
 from steward.auth import check_sites
-from steward.codec import validation_reason
 from steward.errors import StewardError
 from steward.schema import FeatureProfile, GpuSample, InferenceRecord
 
@@ -79,7 +76,7 @@ async def _otlp_export(request: Request, signal: otlp.Signal,
         outs += ctx.publisher.messages(T.GPU, gpu)
         outs += ctx.publisher.dead_letters(
             f"collector.otlp.{signal.name}", [(None, why, raw) for why, raw in result.dead])
-        await _publish(ctx, outs)
+        await publish(ctx, outs)
     except StewardError as exc:
         ctx.metrics.requests.labels(route, str(exc.status)).inc()
         return _otlp_error(exc, content_type)
@@ -98,30 +95,9 @@ async def ingest_inferences(request: Request) -> Response:
     nothing in the body could be accepted."""
     ctx = request.app.state
     principal = ctx.auth.authenticate(request.headers.get("authorization"), "ingest")
-    body = await read_limited(request, ctx.settings.max_body_bytes)
-    items = records_of(body)
-    good: list[InferenceRecord] = []
-    bad: list[tuple[int | None, str, bytes]] = []
-    for i, item in enumerate(items):
-        try:
-            good.append(InferenceRecord.model_validate(item))
-        except ValidationError as exc:
-            bad.append((i, validation_reason(exc), json.dumps(item, default=str).encode()))
-    check_sites(principal, {r.site for r in good})
-    outs = ctx.publisher.messages(T.INFERENCE, good) + \
-        ctx.publisher.dead_letters("collector.inferences", bad)
-    await _publish(ctx, outs)
-    ctx.metrics.records.labels("inferences", "accepted").inc(len(good))
-    ctx.metrics.records.labels("inferences", "rejected").inc(len(bad))
-    status = 200 if good or not bad else 400
-    ctx.metrics.requests.labels("/v1/inferences", str(status)).inc()
-    payload: dict[str, Any] = {
-        "accepted": len(good), "rejected": len(bad),
-        "errors": [{"index": i, "reason": r} for i, r, _ in bad[:100]],
-    }
-    if status == 400:
-        payload["detail"] = "no record in the batch is valid; see errors"
-    return Response(json.dumps(payload), status_code=status, media_type="application/json")
+    items = records_of(await read_limited(request, ctx.settings.max_body_bytes))
+    good, bad = validate_items(items, InferenceRecord)
+    return await accept(request, principal, T.INFERENCE, "inferences", good, bad, "record")
 
 
 @router.post("/v1/profiles", summary="A JSON batch of per-window feature profiles")
@@ -131,38 +107,6 @@ async def ingest_profiles(request: Request) -> Response:
     profiles are published, invalid ones listed with reasons and dead-lettered."""
     ctx = request.app.state
     principal = ctx.auth.authenticate(request.headers.get("authorization"), "ingest")
-    body = await read_limited(request, ctx.settings.max_body_bytes)
-    good, bad = await run_in_threadpool(_validate, records_of(body), FeatureProfile)
-    check_sites(principal, {p.site for p in good})
-    outs = ctx.publisher.messages(T.PROFILES, good) + \
-        ctx.publisher.dead_letters("collector.profiles", bad)
-    await _publish(ctx, outs)
-    ctx.metrics.records.labels("profiles", "accepted").inc(len(good))
-    ctx.metrics.records.labels("profiles", "rejected").inc(len(bad))
-    status = 200 if good or not bad else 400
-    ctx.metrics.requests.labels("/v1/profiles", str(status)).inc()
-    payload: dict[str, Any] = {
-        "accepted": len(good), "rejected": len(bad),
-        "errors": [{"index": i, "reason": r} for i, r, _ in bad[:100]],
-    }
-    if status == 400:
-        payload["detail"] = "no profile in the batch is valid; see errors"
-    return Response(json.dumps(payload), status_code=status, media_type="application/json")
-
-
-def _validate(items: list[Any], model: type[FeatureProfile]
-              ) -> tuple[list[FeatureProfile], list[tuple[int | None, str, bytes]]]:
-    """(valid items, (index, reason, JSON) of the others); CPU work, run off the loop."""
-    good, bad = [], []
-    for i, item in enumerate(items):
-        try:
-            good.append(model.model_validate(item))
-        except ValidationError as exc:
-            bad.append((i, validation_reason(exc), json.dumps(item, default=str).encode()))
-    return good, bad
-
-
-async def _publish(ctx: Any, outs: list) -> None:
-    started = time.monotonic()
-    await run_in_threadpool(ctx.publisher.publish, outs)
-    ctx.metrics.publish_seconds.observe(time.monotonic() - started)
+    items = records_of(await read_limited(request, ctx.settings.max_body_bytes))
+    good, bad = await run_in_threadpool(validate_items, items, FeatureProfile)
+    return await accept(request, principal, T.PROFILES, "profiles", good, bad, "profile")

@@ -15,11 +15,12 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from collector.agent.spool import write_tx
 from steward.errors import ConfigError, Unavailable
 
 _SCHEMA = """
@@ -86,16 +87,8 @@ class Pending:
         with self._lock:
             self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_tx(self._db, self._lock)
 
     def add(self, groups: Sequence[Group]) -> None:
         """Commit every group in one transaction, or none (`PendingFull`, `Unavailable`)."""
