@@ -11,6 +11,11 @@ less of the card than promised), `memory_pressure` (memory near full, or above t
 promise) and, per card, `oversubscribed`. Event ids depend only on those facts, so
 replays emit the same ids. A sample the catalogue refuses raises: the runner
 dead-letters it with the reason.
+
+Alerts carry the money beside the health figures, so a policy can weigh an alert by
+what is at stake without a second lookup: the window's allocated, used and idle cost
+of the partition (of every partition on the card for `oversubscribed`), priced from
+the price catalogue as gpu-budget and GET /cost price it (None where it has no price).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from processors.windows import Windows
 from steward import topics as T
 from steward.gpu.inventory import TIMESLICE, Slice, slice_of
+from steward.gpu.prices import Catalogue, cost_of
 from steward.gpu.promises import Promise, Promised, promised
 from steward.schema import EventType, GpuSample, Window, make_event
 from steward.schema.gpu import BreachKind, PartitionBreach, PartitionUsage
@@ -103,8 +109,9 @@ class GpuUsage:
     name = "gpu-usage"
     inputs = (T.GPU,)
 
-    def __init__(self, spec: GpuSpec) -> None:
+    def __init__(self, spec: GpuSpec, catalogue: Catalogue | None = None) -> None:
         self.spec = spec
+        self.catalogue = catalogue or Catalogue()
 
     def initial_state(self) -> State:
         return State(Windows(self.spec.window_s, self.spec.grace_s))
@@ -133,21 +140,42 @@ class GpuUsage:
     def _close(self, closed: list[Any]) -> list[Emit]:
         emits: list[Emit] = []
         for _key, start, end, parts in closed:
-            emits += judge_card(self.spec, Window(start=start, end=end), parts)
+            emits += judge_card(self.spec, Window(start=start, end=end), parts, self.catalogue)
         return emits
 
 
-def judge_card(spec: GpuSpec, window: Window, parts: dict[str, PartAgg]) -> list[Emit]:
+def judge_card(spec: GpuSpec, window: Window, parts: dict[str, PartAgg],
+               catalogue: Catalogue | None = None) -> list[Emit]:
     """Usage records and alerts of one card's window (pure; see the module doc)."""
     copied = values_copied(parts)
     device = _device_use(parts) if copied else None
+    catalogue = catalogue or Catalogue()
     emits: list[Emit] = []
+    usages = []
     for pid, agg in sorted(parts.items()):
         usage = _usage(pid, agg, window, copied, device)
+        usages.append(usage)
         emits.append(Emit(T.GPU_USAGE, record=usage, key=usage.team or "-"))
-        emits += [_alert(b) for b in _breaches(spec, usage, agg)]
-    emits += [_alert(b) for b in _oversubscribed(window, parts)]
+        emits += [_alert(b) for b in _breaches(spec, usage, money(catalogue, [usage]))]
+    emits += [_alert(b) for b in _oversubscribed(window, parts, money(catalogue, usages))]
     return emits
+
+
+def money(catalogue: Catalogue, usages: list[PartitionUsage]) -> dict[str, float | None]:
+    """The window's dollars of these partitions (all on one card), as alert fields: the
+    card's price and cost, and the partitions' allocated, used and idle cost (used and
+    idle None when any partition's use is unknown). Empty when the card is not priced."""
+    u = usages[0]
+    price = catalogue.hourly(u.card, u.site)
+    if price is None:
+        return {}
+    costs = [cost_of(x, price) for x in usages]
+    allocated = sum(c.allocated for c in costs)
+    uses = [c.used for c in costs if c.used is not None]
+    used = sum(uses) if len(uses) == len(costs) else None
+    hours = (u.window.end - u.window.start).total_seconds() / 3600
+    return {"usd_per_gpu_hour": price, "card_usd": price * hours, "allocated_usd": allocated,
+            "used_usd": used, "idle_usd": None if used is None else allocated - used}
 
 
 def values_copied(parts: dict[str, PartAgg]) -> bool:
@@ -195,38 +223,42 @@ def _usage(pid: str, agg: PartAgg, window: Window, copied: bool,
     )
 
 
-def _breaches(spec: GpuSpec, u: PartitionUsage, agg: PartAgg) -> list[PartitionBreach]:
+def _breaches(spec: GpuSpec, u: PartitionUsage,
+              usd: dict[str, float | None]) -> list[PartitionBreach]:
     out = []
     if u.compute_use is not None and u.compute_card_use is not None \
             and u.compute_use >= spec.saturated \
             and u.compute_card_use < u.promised_compute * (1 - spec.tolerance):
-        out.append(_breach(u, "starved", u.compute_card_use, u.promised_compute,
+        out.append(_breach(u, usd, "starved", u.compute_card_use, u.promised_compute,
                            f"busy {u.compute_use:.0%} of its {u.profile} slice, it got "
                            f"{u.compute_card_use:.3f} of the card; promised "
                            f"{u.promised_compute:.3f}"))
     if u.mem_use_max is not None and u.mem_use_max >= spec.memory_pressure:
-        out.append(_breach(u, "memory_pressure", u.mem_use_max, spec.memory_pressure,
+        out.append(_breach(u, usd, "memory_pressure", u.mem_use_max, spec.memory_pressure,
                            f"memory peaked at {u.mem_use_max:.1%} of {u.mem_total_bytes} "
                            f"bytes (limit {spec.memory_pressure:.0%})"))
     elif u.mem_used_max_bytes is not None and u.promised_memory_bytes is not None \
             and u.mem_used_max_bytes > u.promised_memory_bytes:
-        out.append(_breach(u, "memory_pressure", u.mem_used_max_bytes, u.promised_memory_bytes,
+        out.append(_breach(u, usd, "memory_pressure", u.mem_used_max_bytes,
+                           u.promised_memory_bytes,
                            f"memory peaked at {u.mem_used_max_bytes} bytes, above the "
                            f"{u.promised_memory_bytes} promised"))
     return out
 
 
-def _breach(u: PartitionUsage, kind: BreachKind, measured: float, threshold: float,
-            reason: str) -> PartitionBreach:
+def _breach(u: PartitionUsage, usd: dict[str, float | None], kind: BreachKind,
+            measured: float, threshold: float, reason: str) -> PartitionBreach:
     return PartitionBreach(
         kind=kind, partition=u.partition, site=u.site, node=u.node, gpu_uuid=u.gpu_uuid,
         card=u.card, profile=u.profile, model=u.model, version=u.version, team=u.team,
         window=u.window, reason=reason, measured=measured, threshold=threshold,
         compute_use=u.compute_use, compute_share=u.compute_share,
-        promised_compute=u.promised_compute)
+        promised_compute=u.promised_compute, compute_card_use=u.compute_card_use,
+        mem_use_max=u.mem_use_max, **usd)
 
 
-def _oversubscribed(window: Window, parts: dict[str, PartAgg]) -> list[PartitionBreach]:
+def _oversubscribed(window: Window, parts: dict[str, PartAgg],
+                    usd: dict[str, float | None]) -> list[PartitionBreach]:
     """More than the whole card promised to the partitions seen on it in the window."""
     total = sum(a.promise.compute for a in parts.values())
     if total <= 1 + 1e-9:
@@ -236,7 +268,7 @@ def _oversubscribed(window: Window, parts: dict[str, PartAgg]) -> list[Partition
         kind="oversubscribed", partition=f"{s.node}/{s.gpu_uuid}", site=s.site, node=s.node,
         gpu_uuid=s.gpu_uuid, card=s.card, window=window, measured=total, threshold=1.0,
         reason=f"{len(parts)} partitions are promised {total:.3f} of one card",
-        partitions=sorted(parts))]
+        partitions=sorted(parts), **usd)]
 
 
 def _alert(b: PartitionBreach) -> Emit:

@@ -17,12 +17,17 @@ from steward.errors import ConfigError
 from steward.gpu.prices import Catalogue
 from steward.stream import Processor
 
+
+def _catalogue(s: ProcessorSettings) -> Catalogue:
+    """The price catalogue gpu-usage (alerts carry cost) and gpu-budget price with."""
+    return Catalogue.load(s.gpu_prices_file) if s.gpu_prices_file else Catalogue()
+
+
 PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
     "canary-latency": lambda s: CanaryLatency(s.canaries),
     "retrain-trigger": lambda s: RetrainTrigger(s.retrain),
-    "gpu-usage": lambda s: GpuUsage(s.gpu),
-    "gpu-budget": lambda s: GpuBudget(s.budgets, Catalogue.load(s.gpu_prices_file)
-                                      if s.gpu_prices_file else Catalogue()),
+    "gpu-usage": lambda s: GpuUsage(s.gpu, _catalogue(s)),
+    "gpu-budget": lambda s: GpuBudget(s.budgets, _catalogue(s)),
     "drift-judge": lambda s: DriftJudge(s.drift, ApiReferences(s.api_url),
                                         EvidentlyJudge(calibrated=s.drift.calibrated)),
 }

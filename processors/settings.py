@@ -37,6 +37,7 @@ class ProcessorSettings(BaseSettings):
     budgets: list[Budget] = Field(default_factory=list)
     """GPU budgets, e.g. STEWARD_BUDGETS='[{"team": "risk", "usd": 5000, "period": "month"}]'."""
     gpu_prices_file: Path | None = None
-    """The GPU price catalogue (TOML; see config/gpu-prices.toml) the budgets are priced with."""
+    """The GPU price catalogue (TOML; see config/gpu-prices.toml) the budgets, and the cost
+    on GPU partition alerts, are priced with."""
     api_url: str = "http://127.0.0.1:8080"
     """Where the drift judge fetches reference datasets."""

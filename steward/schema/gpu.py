@@ -91,6 +91,20 @@ class PartitionBreach(Frozen):
     promised_compute: float | None = None
     partitions: list[str] = Field(default_factory=list)
     """`oversubscribed`: every partition whose promise counts."""
+    compute_card_use: float | None = None
+    """Share of the card the partition used (None: unknown, e.g. copied values)."""
+    mem_use_max: float | None = None
+    usd_per_gpu_hour: float | None = None
+    """The card's price from the catalogue at the site (None: the catalogue has none, and
+    so are the dollar figures)."""
+    card_usd: float | None = None
+    """The whole card's cost for the window."""
+    allocated_usd: float | None = None
+    """The window's cost of what the partition holds (`oversubscribed`: of every partition
+    on the card), used or not: what a policy weighs against the alert."""
+    used_usd: float | None = None
+    idle_usd: float | None = None
+    """allocated - used: paid for and not used (None when the use is unknown)."""
 
     model_config = {"populate_by_name": True}
 

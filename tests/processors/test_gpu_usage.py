@@ -11,6 +11,7 @@ import pytest
 from processors.gpu_usage import GpuSpec, GpuUsage, partition_id, values_copied
 from steward import topics as T
 from steward.gpu.dcgm import parse_text, to_samples
+from steward.gpu.prices import Catalogue
 from steward.gpu.promises import Promise
 from steward.schema import EventType, GpuSample, event_id
 from steward.stream import Source, run_steps
@@ -23,7 +24,10 @@ from tests.gpu_support import (
     h100_rows,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 MIB, GIB = 2**20, 2**30
+H100_MIN = 7.0 * 60 / 3600  # the example catalogue: an H100 minute at eu-west-1 (on-demand)
+A100_MIN = 3.5 * 60 / 3600
 CLOSED = T0 + timedelta(seconds=61)
 H100 = f"gpu-node-1/{H100_UUID}"
 A100 = f"gpu-node-2/{A100_UUID}"
@@ -36,8 +40,9 @@ def samples(rows: list, shared_data: Path, shift: timedelta = timedelta(0)) -> l
     return parsed.samples
 
 
-def run(records: list[GpuSample], **spec: object) -> tuple[dict, list]:
-    proc = GpuUsage(GpuSpec(window_s=60, grace_s=0, **spec))
+def run(records: list[GpuSample], catalogue: Catalogue | None = None,
+        **spec: object) -> tuple[dict, list]:
+    proc = GpuUsage(GpuSpec(window_s=60, grace_s=0, **spec), catalogue)
     _, emits = run_steps(proc, records, CLOSED)
     usage = {e.record.partition: e.record for e in emits if e.topic is T.GPU_USAGE}
     alerts = [e.event for e in emits if e.topic is T.ALERTS]
@@ -152,3 +157,48 @@ def test_partition_ids() -> None:
     assert partition_id(GpuSample(**base, profile="timeslice", pod="p", namespace="ns")) == \
         "n/G/ts/ns/p"
     assert values_copied({}) is False
+
+
+def r(x: float | None) -> float | None:
+    return None if x is None else round(x, 12)
+
+
+def _money(data: dict) -> tuple:
+    return tuple(r(data[k]) for k in ("usd_per_gpu_hour", "card_usd", "allocated_usd",
+                                      "used_usd", "idle_usd"))
+
+
+def test_partition_alerts_carry_the_windows_cost(shared_data: Path) -> None:
+    """chat, promised 3/7 in its 2g slice, is starved and at its memory ceiling: it holds
+    2/7 of an H100 minute and used all of it; fraud-detector, over a memory promise,
+    holds 3/7 and used 0.7 of that."""
+    prices = Catalogue.load(REPO / "config" / "gpu-prices.toml")
+    promises = [Promise(model="chat", compute=3 / 7),
+                Promise(model="fraud-detector", memory_bytes=25000 * MIB)]
+    records = samples(h100_rows(), shared_data)
+    _, alerts = run(records, prices, promises=promises)
+    got = {(a.get_type(), a.get_subject()): a.get_data() for a in alerts}
+    chat = H100_MIN * 2 / 7  # 1/30 $
+    for kind in (EventType.GPU_STARVED, EventType.GPU_MEMORY_PRESSURE):
+        data = got[(kind, f"{H100}/mig5")]
+        assert _money(data) == (7.0, r(H100_MIN), r(chat), r(chat), 0.0)
+        assert (data["compute_card_use"], data["mem_use_max"]) == (2 / 7, 19800 / 20480)
+    fraud = got[(EventType.GPU_MEMORY_PRESSURE, f"{H100}/mig1")]
+    assert _money(fraud) == (7.0, r(H100_MIN), r(H100_MIN * 3 / 7),  # 0.05 $
+                             r(H100_MIN * 0.7 * 3 / 7), r(H100_MIN * 0.3 * 3 / 7))
+    assert (fraud["compute_card_use"], fraud["mem_use_max"]) == (0.7 * (3 / 7), 30000 / 40960)
+    _, unpriced = run(records, promises=promises)  # no catalogue: no dollars, same ids
+    assert [a.get_id() for a in unpriced] == [a.get_id() for a in alerts]
+    assert all(_money(a.get_data()) == (None,) * 5 for a in unpriced)
+
+
+def test_an_oversubscribed_card_carries_every_partitions_cost(shared_data: Path) -> None:
+    """Three time-sliced replicas, each 1/3 of the A100, values copied: the card's
+    minute is allocated in full and used at the device's 50%, counted once."""
+    prices = Catalogue.load(REPO / "config" / "gpu-prices.toml")
+    _, alerts = run(samples(a100_rows(), shared_data), prices,
+                    promises=[Promise(gpu_uuid=A100_UUID, compute=0.5)])
+    [data] = [a.get_data() for a in alerts]
+    assert data["kind"] == "oversubscribed"
+    assert _money(data) == (3.5, r(A100_MIN), r(A100_MIN), r(A100_MIN * 0.5),
+                            r(A100_MIN * 0.5))
