@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from steward.schema import FeatureProfile, GpuSample, InferenceRecord, MetricPoint
 from steward.schema.drift import DriftVerdict
+from steward.schema.governance import Decision
 from steward.schema.gpu import PartitionUsage
 
 Payload = Literal["batch", "cloudevent", "deadletter"]
@@ -63,6 +64,16 @@ GPU_USAGE = Topic(
     "One usage record per GPU partition window, against its promise; keyed by team so one "
     "cost instance sees all of a team's spend.",
 )
+PROPOSALS = Topic(
+    "steward.events.proposals.v1", "model", 4, "cloudevent", None,
+    "Actions processors propose (retrain, promote, roll back, route); the governance gate "
+    "decides, and only allowed ones reach the actions topic.",
+)
+DECISIONS = Topic(
+    "steward.governance.decisions.v1", "model", 4, "batch", Decision,
+    "One policy decision per proposed action (OPA decision-log shaped), stored in a hash "
+    "chain by the API process.",
+)
 ACTIONS = Topic(
     "steward.events.actions.v1", "model", 4, "cloudevent", None,
     "Actions for the platform: rollbacks, promotions, retraining requests.",
@@ -76,8 +87,8 @@ DEADLETTER = Topic(
     "Every record Steward rejected, with the reason and the original bytes.",
 )
 
-ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES, DRIFT_VERDICTS, GPU_USAGE, ACTIONS,
-                          ALERTS, DEADLETTER)
+ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES, DRIFT_VERDICTS, GPU_USAGE,
+                          PROPOSALS, DECISIONS, ACTIONS, ALERTS, DEADLETTER)
 TELEMETRY: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES)
 EVENTS: tuple[Topic, ...] = (ACTIONS, ALERTS)
 

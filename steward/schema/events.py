@@ -33,6 +33,7 @@ class EventType:
     MODEL_PROMOTED = "steward.model.promoted"
     RETRAIN_REQUESTED = "steward.retrain.requested"
     DATA_QUALITY = "steward.data_quality"
+    ACTION_DENIED = "steward.action.denied"
     ALERT = "steward.alert"
     GPU_STARVED = "steward.gpu.partition.starved"
     GPU_OVERSUBSCRIBED = "steward.gpu.partition.oversubscribed"

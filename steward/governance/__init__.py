@@ -1,0 +1,1 @@
+"""Governance: Rego policies on every proposed action, and the decision log behind them."""
