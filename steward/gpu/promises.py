@@ -5,6 +5,10 @@ team (unset: any); the first matching promise in the list applies, so put specif
 ones first. With no promise, or a promise that leaves a figure unset, a partition is
 promised what its slice holds: 3/7 of the card for a 3g instance, 1/N for one of N
 time-slice replicas, the slice's memory.
+
+The latency SLO is carried onto usage records but not judged: GPU samples hold no
+latency and latency records name no partition (docs/architecture.md says what judging
+it would need).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Promise(BaseModel):
     memory_bytes: Annotated[int, Field(gt=0)] | None = None
     """Memory promised (None: the slice's memory)."""
     latency_slo_ms: Annotated[float, Field(gt=0)] | None = None
+    """Carried onto usage records for whoever reads them; not judged (see the module doc)."""
 
     def matches(self, sample: GpuSample) -> bool:
         return all(getattr(self, k) is None or getattr(self, k) == getattr(sample, k)
