@@ -9,12 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Gauge
 
+from api.decisions import DecisionStore
 from api.gpu import GpuCostGauges, GpuGauges, GpuStore
 from api.references import ReferenceStore
-from api.routers import cost, drift, events, gpu, health, inferences, metrics, references
+from api.routers import audit, cost, drift, events, gpu, health, inferences, metrics, references
 from api.store import Store
 from api.verdicts import DriftGauges, VerdictStore
 from steward import __version__
+from steward.auth import Authenticator
 from steward.errors import StewardError
 from steward.gpu.prices import Catalogue
 
@@ -22,14 +24,18 @@ from steward.gpu.prices import Catalogue
 def create_app(store: Store, registry: CollectorRegistry,
                checks: dict[str, Callable[[], bool]], catalogue: Catalogue | None = None,
                *, gpu_cost_period: timedelta = timedelta(hours=1),
-               clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> FastAPI:
+               clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+               auth: Authenticator | None = None) -> FastAPI:
     """Everything the handlers use is passed in: no globals, easy to test. `clock` is
-    the present the GPU cost gauges look back from (`gpu_cost_period`)."""
+    the present the GPU cost gauges look back from (`gpu_cost_period`). `auth` guards
+    the /audit routes (admin scope); none configured means auth is off."""
     app = FastAPI(title="Steward API", version=__version__,
                   description="Audit queries, events, health and metrics of Steward.")
     app.state.store = store
     app.state.references = ReferenceStore(store)
     app.state.verdicts = VerdictStore(store)
+    app.state.decisions = DecisionStore(store)
+    app.state.auth = auth or Authenticator(())
     registry.register(DriftGauges(app.state.verdicts))
     app.state.gpu = GpuStore(store, catalogue)
     registry.register(GpuGauges(app.state.gpu))
@@ -46,6 +52,6 @@ def create_app(store: Store, registry: CollectorRegistry,
                     registry=registry)
     records.set_function(store.count_inferences)
     for router in (health.router, events.router, inferences.router, references.router,
-                   drift.router, metrics.router, gpu.router, cost.router):
+                   drift.router, metrics.router, gpu.router, cost.router, audit.router):
         app.include_router(router)
     return app

@@ -8,10 +8,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
+from api.decisions import DecisionStore
 from api.gpu import GpuStore
 from api.references import ReferenceStore
 from api.store import Store
 from api.verdicts import VerdictStore
+from steward.auth import Authenticator, Principal
 
 
 def _store(request: Request) -> Store:
@@ -30,6 +32,17 @@ def _gpu(request: Request) -> GpuStore:
     return request.app.state.gpu
 
 
+def _decisions(request: Request) -> DecisionStore:
+    return request.app.state.decisions
+
+
+def _admin(request: Request) -> Principal:
+    """The caller, if its token has the admin scope: audit data shows every model's
+    decisions and inputs, so reading it is an admin's right, not a reader's."""
+    auth: Authenticator = request.app.state.auth
+    return auth.authenticate(request.headers.get("authorization"), "admin")
+
+
 def _registry(request: Request) -> CollectorRegistry:
     return request.app.state.registry
 
@@ -44,3 +57,5 @@ VerdictsDep = Annotated[VerdictStore, Depends(_verdicts)]
 GpuDep = Annotated[GpuStore, Depends(_gpu)]
 RegistryDep = Annotated[CollectorRegistry, Depends(_registry)]
 ChecksDep = Annotated[dict[str, Callable[[], bool]], Depends(_checks)]
+DecisionsDep = Annotated[DecisionStore, Depends(_decisions)]
+AdminDep = Annotated[Principal, Depends(_admin)]

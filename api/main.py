@@ -10,12 +10,15 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 from api.app import create_app
+from api.audit_sql import lock_down
+from api.decisions import DecisionSink
 from api.gpu import GpuUsageSink
 from api.references import ReferenceCapture
 from api.settings import ApiSettings
 from api.sink import EventSink, InferenceSink
 from api.store import Store
 from api.verdicts import VerdictSink
+from steward.auth import Authenticator
 from steward.bus.admin import is_reachable
 from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Producer
@@ -30,6 +33,7 @@ log = logging.getLogger(__name__)
 def main(settings: ApiSettings) -> None:
     prepare(settings.kafka)
     store = Store(settings.db_path)
+    lock_down(store)  # no file or network access from SQL: /audit/query cannot reach out
     registry = CollectorRegistry()
     producer = Producer(settings.kafka)
     metrics = StreamMetrics(registry)
@@ -38,12 +42,16 @@ def main(settings: ApiSettings) -> None:
               "sinks": lambda: bool(threads) and all(t.is_alive() for t in threads)}
     catalogue = Catalogue.load(settings.gpu_prices_file) if settings.gpu_prices_file else None
     app = create_app(store, registry, checks, catalogue,
-                     gpu_cost_period=timedelta(seconds=settings.gpu_cost_period_s))
+                     gpu_cost_period=timedelta(seconds=settings.gpu_cost_period_s),
+                     auth=Authenticator(settings.tokens))
+    if not settings.tokens:
+        log.warning("no tokens configured: /audit is open to anyone who can reach the API")
     capture = ReferenceCapture(app.state.references, settings.capture_reference_rows)
     runners = [Runner(sink, kafka=settings.kafka, group_id=f"{settings.sink_group}-{sink.name}",
                       producer=producer, metrics=metrics)
                for sink in (EventSink(store), InferenceSink(store, capture),
-                            VerdictSink(app.state.verdicts), GpuUsageSink(app.state.gpu))]
+                            VerdictSink(app.state.verdicts), GpuUsageSink(app.state.gpu),
+                            DecisionSink(app.state.decisions))]
     stop = threading.Event()
     threads += [threading.Thread(target=supervise, args=(r, stop), name=r.name, daemon=True)
                 for r in runners]

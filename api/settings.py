@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from steward.auth import TokenSpec
 from steward.settings import KafkaSettings, env_config
 
 
@@ -27,6 +28,10 @@ class ApiSettings(BaseSettings):
     """The GPU price catalogue (TOML; see config/gpu-prices.toml) that GET /cost prices with."""
     gpu_cost_period_s: int = Field(3600, ge=60)
     """The trailing period the GPU cost gauges on /metrics cover (steward_gpu_cost_usd)."""
+
+    tokens: list[TokenSpec] = Field(default_factory=list)
+    """Tokens (hashed, as for the collector); the /audit routes need one with the admin
+    scope. None configured = auth off."""
 
     @property
     def db_path(self) -> Path:
