@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from steward import logs
+from steward.audit_cli import audit_app, policy_backtest
 
 app = typer.Typer(help="Steward: telemetry in, governed actions out.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -21,6 +22,10 @@ app.add_typer(token_app, name="token")
 reference_app = typer.Typer(help="Reference datasets that drift is measured against.",
                             no_args_is_help=True)
 app.add_typer(reference_app, name="reference")
+app.add_typer(audit_app, name="audit")
+policy_app = typer.Typer(help="Governance policies.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+policy_app.command("backtest")(policy_backtest)
 
 Bootstrap = Annotated[str | None, typer.Option(
     help="Use this Kafka (host:port,...) instead of starting the embedded broker.")]

@@ -127,3 +127,47 @@ def test_the_embedded_engine_backtests_a_changed_threshold(stored, tmp_path):
     assert [f.decision_id for f in report.to_denied] == ids(stored, [0.45])
     assert report.to_denied[0].reasons_now == ["share 0.45 over 0.4"]
     assert report.to_allowed == [] and report.errors == [] and report.unchanged == 6
+
+
+def test_the_cli_backtests_from_a_stopped_store_or_over_the_api(tmp_path):
+    import json
+
+    from prometheus_client import CollectorRegistry
+    from typer.testing import CliRunner
+
+    from api.app import create_app
+    from steward.auth import Authenticator, new_token
+    from steward.cli import app as cli
+    from tests.support import Served
+
+    embedded = pytest.importorskip("steward.governance.embedded")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "gate.rego").write_text(GATE_REGO)
+    (rules / "data.json").write_text('{"limits": {"share": 0.6}}')
+    gate = Gate(Threshold(0.5), mask, masked_fields=["/data/owner"])
+    path = tmp_path / "steward.duckdb"
+    store = Store(path)
+    token, spec = new_token("auditor", ["admin"], None)
+    app = create_app(store, CollectorRegistry(), {}, auth=Authenticator([spec]))
+    app.state.decisions.insert([(gate.decide(proposal(i, s), T0).decision, None)
+                                for i, s in enumerate(SHARES)])
+    served = Served(app)
+    try:
+        over_api = CliRunner().invoke(cli, ["policy", "backtest", "--rules", str(rules),
+                                            "--api", served.url, "--token", token])
+    finally:
+        served.stop()
+        store.close()
+    from_file = CliRunner().invoke(cli, ["policy", "backtest", "--rules", str(rules),
+                                         "--db", str(path)])
+    verified = CliRunner().invoke(cli, ["audit", "verify", "--db", str(path)])
+    for result in (over_api, from_file):
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert [f["now_allowed"] for f in report["to_allowed"]] == [True]
+        assert report["to_allowed"][0]["reasons_before"] == ["share 0.55 over 0.5"]
+        assert report["candidate_revision"] == embedded.EmbeddedEngine(rules).revision
+        assert result.stderr == ("7 decisions re-evaluated (7 with masked fields): 0 allowed "
+                                 "-> denied, 1 denied -> allowed, 0 errors\n")
+    assert verified.exit_code == 0 and json.loads(verified.stdout)["checked"] == 7
