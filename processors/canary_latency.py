@@ -163,7 +163,7 @@ class CanaryLatency:
             EventType.MODEL_ROLLED_BACK, source=SOURCE, subject=f"{spec.model}/{site}",
             data=data, key=spec.model, time=window.end, facts=fired_key,
         )
-        return Emit(T.ACTIONS, event)
+        return Emit(T.PROPOSALS, event)
 
 
 def _sample(ms: float) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 from processors.canary_latency import CanaryLatency
 from processors.drift.evidently_judge import EvidentlyJudge
 from processors.drift_judge import DriftJudge
+from processors.governance_gate import GovernanceGate, gate_from
 from processors.gpu_budget import GpuBudget
 from processors.gpu_usage import GpuUsage
 from processors.references import ApiReferences
@@ -28,6 +29,8 @@ PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
     "retrain-trigger": lambda s: RetrainTrigger(s.retrain),
     "gpu-usage": lambda s: GpuUsage(s.gpu, _catalogue(s)),
     "gpu-budget": lambda s: GpuBudget(s.budgets, _catalogue(s)),
+    "governance-gate": lambda s: GovernanceGate(gate_from(s.governance, s.api_url),
+                                                s.governance.reload_s),
     "drift-judge": lambda s: DriftJudge(s.drift, ApiReferences(s.api_url),
                                         EvidentlyJudge(calibrated=s.drift.calibrated)),
 }

@@ -25,6 +25,18 @@ from steward.stream import Emit, Source
 SOURCE = "/steward/processors/retrain-trigger"
 
 
+class RetrainTarget(BaseModel):
+    """What a model's retraining request tells the governance gate about itself."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    team: str | None = None
+    region: str | None = None
+    """Where retraining runs: the residency policy checks the sites' data may go there."""
+    estimated_usd: float | None = Field(None, ge=0)
+    """What one retraining costs on GPUs: the budget policy adds it to the team's spend."""
+
+
 class TriggerSpec(BaseModel):
     """The debounce rule and how long one request stays open."""
 
@@ -35,6 +47,8 @@ class TriggerSpec(BaseModel):
     cooldown_s: int = Field(24 * 3600, ge=0)
     history_ttl_s: int = Field(7 * 24 * 3600, ge=60)
     """A site silent this long is forgotten (its verdicts no longer held for replay)."""
+    targets: dict[str, RetrainTarget] = Field(default_factory=dict)
+    """Per model: team, training region and estimated cost, carried to the policies."""
 
 
 @dataclass
@@ -55,6 +69,8 @@ SiteKey = tuple[str, str, str]  # model, version, site
 class State:
     history: dict[SiteKey, deque[tuple[DriftVerdict, int]]] = field(default_factory=dict)
     open: dict[tuple[str, str], Open] = field(default_factory=dict)
+    opened: dict[str, list[datetime]] = field(default_factory=dict)
+    """Per model, when its requests opened (event time): the quota policy's count."""
     topic: str = ""
 
 
@@ -97,18 +113,26 @@ class RetrainTrigger:
         facts = (v.model, v.version, first.site, first.start)
         event_facts_id = event_id(EventType.RETRAIN_REQUESTED, *facts)
         columns = sorted({c for r in refs for c in r.drifted_columns})
+        day = v.window.end - timedelta(days=1)
+        recent = [t for t in state.opened.get(v.model, []) if t > day]
+        state.opened[v.model] = [*recent, v.window.end]
+        target = self.spec.targets.get(v.model, RetrainTarget())
+        evidence: dict[str, Any] = {"counts": {"retrain_requests_24h": len(recent)}}
+        if target.estimated_usd is not None:
+            evidence["cost"] = {"estimated_usd": target.estimated_usd}
         data = RetrainRequested(
             model=v.model, version=v.version, trigger_id=event_facts_id, sites=[v.site],
             windows=refs, drifted_columns=columns, method=v.decided_by,
             rule=f"{self.spec.k} of the last {self.spec.m} windows drifted",
-            cooldown_s=self.spec.cooldown_s)
+            cooldown_s=self.spec.cooldown_s, team=target.team,
+            target={"region": target.region} if target.region else None, evidence=evidence)
         state.open[(v.model, v.version)] = Open(
             event_facts_id, v.window.end + timedelta(seconds=self.spec.cooldown_s), {v.site},
             list(refs), offset)
         event = make_event(EventType.RETRAIN_REQUESTED, source=SOURCE,
                            subject=f"{v.model}/{v.version}", data=data, key=v.model,
                            time=v.window.end, facts=facts)
-        return Emit(T.ACTIONS, event)
+        return Emit(T.PROPOSALS, event)
 
     def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
         """Forget sites silent for `history_ttl_s` and requests past their expiry."""
@@ -119,6 +143,10 @@ class RetrainTrigger:
         for key, trigger in list(state.open.items()):
             if now >= trigger.expires:
                 del state.open[key]
+        for model, times in list(state.opened.items()):
+            state.opened[model] = [t for t in times if now - t < timedelta(days=1)]
+            if not state.opened[model]:
+                del state.opened[model]
         return state, []
 
     def hold(self, state: State) -> dict[str, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings
 
 from processors.canary_latency import CanarySpec
@@ -13,6 +13,24 @@ from processors.gpu_budget import Budget
 from processors.gpu_usage import GpuSpec
 from processors.retrain_trigger import TriggerSpec
 from steward.settings import KafkaSettings, env_config
+
+
+class GovernanceSettings(BaseModel):
+    """Where the gate's policies come from, and what its decision log hides."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rules_dir: Path = Path("rules")
+    """Rego policies and their data document, evaluated in-process (regopy)."""
+    opa_url: str | None = None
+    """An OPA server's base URL (e.g. http://opa:8181): its REST Data API decides instead."""
+    opa_timeout_s: float = Field(2.0, gt=0)
+    reload_s: float = Field(5.0, gt=0)
+    """How often the embedded engine looks for changed rules (a new revision is logged)."""
+    masked_fields: list[str] = Field(default_factory=list)
+    """JSON pointers into the policy input hidden in the decision log, e.g. "/data/team"."""
+    fail_open: list[str] = Field(default_factory=lambda: ["steward.model.rolled_back"])
+    """Action types allowed when the engine fails (logged as such); all others fail closed."""
 
 
 class ProcessorSettings(BaseSettings):
@@ -39,5 +57,7 @@ class ProcessorSettings(BaseSettings):
     gpu_prices_file: Path | None = None
     """The GPU price catalogue (TOML; see config/gpu-prices.toml) the budgets, and the cost
     on GPU partition alerts, are priced with."""
+    governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
+    """The governance gate, e.g. STEWARD_GOVERNANCE__OPA_URL=http://opa:8181."""
     api_url: str = "http://127.0.0.1:8080"
     """Where the drift judge fetches reference datasets."""

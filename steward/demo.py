@@ -13,6 +13,7 @@ and its windows reach the judge as feature profiles.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -44,8 +45,12 @@ BOUNDS = [5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 125, 150, 200, 250, 300, 4
 DRIFT_SITE = "factory-berlin"
 DEMO_DRIFT_ENV = {"STEWARD_DRIFT__WINDOW_S": "10", "STEWARD_DRIFT__GRACE_S": "2",
                   "STEWARD_DRIFT__MIN_ROWS": "50", "STEWARD_RETRAIN__K": "2",
-                  "STEWARD_RETRAIN__M": "3"}
-"""Small windows and a quick trigger, so the demo shows a retrain request within a minute."""
+                  "STEWARD_RETRAIN__M": "3",
+                  "STEWARD_RETRAIN__TARGETS": json.dumps({MODEL: {
+                      "team": "risk", "region": "eu-central-1", "estimated_usd": 40.0}})}
+"""Small windows and a quick trigger, so the demo shows a retrain request within a minute;
+the request names its team, training region and cost, which the governance gate's
+policies (rules/) check before it is emitted."""
 DEMO_AGENT_ENV = {"STEWARD_AGENT_PROFILES__ENABLED": "true",
                   "STEWARD_AGENT_PROFILES__WINDOW_S": DEMO_DRIFT_ENV["STEWARD_DRIFT__WINDOW_S"],
                   "STEWARD_AGENT_PROFILES__GRACE_S": DEMO_DRIFT_ENV["STEWARD_DRIFT__GRACE_S"],

@@ -39,7 +39,8 @@ class UpOptions:
     host: str = "127.0.0.1"
     topic_prefix: str = ""
     demo: bool = False
-    processors: tuple[str, ...] = ("canary-latency", "drift-judge", "retrain-trigger")
+    processors: tuple[str, ...] = ("canary-latency", "drift-judge", "retrain-trigger",
+                                   "governance-gate")
     canaries: list[dict] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     agent_env: dict[str, str] | None = None
@@ -98,6 +99,9 @@ class Stack:
         env["STEWARD_KAFKA__TOPIC_PREFIX"] = self.opts.topic_prefix
         env["STEWARD_KAFKA__CREATE_TOPICS"] = "false"
         env["STEWARD_API_URL"] = self.api_url
+        shipped = Path(__file__).resolve().parents[1] / "rules"
+        if "STEWARD_GOVERNANCE__RULES_DIR" not in env and shipped.is_dir():
+            env["STEWARD_GOVERNANCE__RULES_DIR"] = str(shipped)  # wherever `up` is run from
         if self.opts.canaries:
             env["STEWARD_CANARIES"] = json.dumps(self.opts.canaries)
         env.update(self.opts.extra_env)
@@ -174,5 +178,10 @@ def describe(event: dict, elapsed_s: float) -> str:
     if not reason and "drifted_columns" in data:
         reason = (f"drift at {', '.join(data['sites'])} in {', '.join(data['drifted_columns'])}"
                   f" ({data['rule']})")
+    if not reason and "reasons" in data:  # a denial
+        reason = "denied: " + "; ".join(data["reasons"])
+    if event.get("decisionid"):
+        reason += (f"\n          allowed by policy revision {event.get('policyrevision')} "
+                   f"(decision {event['decisionid']})")
     return (f"[{elapsed_s:6.1f}s] EVENT {event.get('type')} subject={event.get('subject')} "
-            f"id={event.get('id')}" + (f"\n          {reason}" if reason else ""))
+            f"id={event.get('id')}" + (f"\n          {reason.strip()}" if reason else ""))

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pydantic import BaseModel, ConfigDict
 
 from steward.governance.engine import PolicyEngine
-from steward.governance.gate import _verdict as gate_verdict  # the gate's own reading
+from steward.governance.gate import verdict_of as gate_verdict  # the gate's own reading
 from steward.schema.governance import Decision
 
 

@@ -66,7 +66,7 @@ def policy_input(proposal: CloudEvent) -> dict[str, Any]:
             "evidence": data.get("evidence", {}), "data": data}
 
 
-def _verdict(ev: Evaluation) -> tuple[bool, list[str], str | None]:
+def verdict_of(ev: Evaluation) -> tuple[bool, list[str], str | None]:
     """(allowed, reasons, error) from an evaluation; an undefined or malformed result is
     an error, never an allow."""
     if ev.error is not None:
@@ -88,12 +88,16 @@ class Gate:
     masked_fields: list[str] = field(default_factory=list)
     fail_open: frozenset[str] = FAIL_OPEN
     path: str = PATH
+    facts: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    """Adds what the proposer could not know (e.g. the team's spend) to the input."""
 
     def decide(self, proposal: CloudEvent, now: datetime) -> Outcome:
         attrs = proposal.get_attributes()
         full = policy_input(proposal)
+        if self.facts is not None:
+            full = self.facts(full)
         ev = self.engine.evaluate(self.path, full)
-        allowed, reasons, error = _verdict(ev)
+        allowed, reasons, error = verdict_of(ev)
         if error is not None and attrs["type"] in self.fail_open:
             allowed = True
             reasons = [*reasons, f"{attrs['type']} fails open: allowed without a decision"]

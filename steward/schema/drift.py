@@ -9,7 +9,7 @@ instance sees every site of a model and can open one retraining request for all.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -97,6 +97,12 @@ class RetrainRequested(Frozen):
     rule: str
     """e.g. '3 of the last 5 windows drifted'."""
     cooldown_s: int
+    team: Name | None = None
+    target: dict[str, Any] | None = None
+    """Where the retraining would run (e.g. {"region": "eu-central-1"}), for residency."""
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    """What the governance gate's policies need: counts (requests in the last 24 h) and
+    cost (the retraining's estimated USD)."""
 
 
 class QualityFinding(Frozen):

@@ -6,6 +6,8 @@ never see each other's records and leave nothing that matters behind.
 
 from __future__ import annotations
 
+import json
+import shutil
 import threading
 import time
 import uuid
@@ -18,19 +20,27 @@ from kafka import KafkaConsumer
 from prometheus_client import CollectorRegistry
 
 from api.app import create_app as create_api
+from api.decisions import DecisionSink
 from api.sink import EventSink, InferenceSink
 from api.store import Store
 from api.verdicts import VerdictSink, VerdictStore
 from collector.app import create_app as create_collector
 from collector.publish import Publisher
 from collector.settings import CollectorSettings
+from processors.governance_gate import GovernanceGate
 from steward.broker import EmbeddedBroker, free_port
 from steward.bus.admin import ensure_topics, wait_ready
 from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Producer
 from steward.bus.runner import Runner
+from steward.governance.embedded import EmbeddedEngine
+from steward.governance.facts import ApiCostFacts
+from steward.governance.gate import Gate
+from steward.governance.masking import mask
 from steward.settings import KafkaSettings
 from tests.support import Served
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
@@ -116,6 +126,29 @@ def start_runner(kafka: KafkaSettings, services: list[Any]) -> Callable[..., Run
     return start
 
 
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = _merged(out[key], value) if both else value
+    return out
+
+
+@pytest.fixture
+def start_gate(start_runner: Callable[..., Runner], tmp_path: Path) -> Callable[..., Runner]:
+    """The governance gate on the shipped rules/ (embedded engine), its data document
+    deep-merged with `data` (the test's sites, teams); `api_url` adds team spend."""
+    def start(data: dict[str, Any] | None = None, api_url: str | None = None) -> Runner:
+        rules = tmp_path / "rules"
+        shutil.copytree(REPO / "rules", rules, dirs_exist_ok=True)
+        doc = json.loads((rules / "data.json").read_text())
+        (rules / "data.json").write_text(json.dumps(_merged(doc, data or {})))
+        facts = ApiCostFacts(api_url) if api_url else None
+        gate = Gate(EmbeddedEngine(rules), mask, facts=facts)
+        return start_runner(GovernanceGate(gate))
+    return start
+
+
 @pytest.fixture
 def start_api(start_runner: Callable[..., Runner], services: list[Any],
               tmp_path: Path) -> Callable[[], tuple[Served, Store]]:
@@ -127,6 +160,7 @@ def start_api(start_runner: Callable[..., Runner], services: list[Any],
         start_runner(InferenceSink(store))
         start_runner(VerdictSink(VerdictStore(store)))
         app = create_api(store, CollectorRegistry(), {"store": store.ping})
+        start_runner(DecisionSink(app.state.decisions))
         server = Served(app)
         services.append(server)
         return server, store

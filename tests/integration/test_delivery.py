@@ -30,13 +30,14 @@ def regressing_window() -> list[dict]:
 
 
 def test_redelivered_input_yields_one_stored_event(kafka, start_collector, start_runner,
-                                                   start_api, topic_reader, wait):
+                                                   start_gate, start_api, topic_reader, wait):
     collector = start_collector()
     api, store = start_api()
     # The same telemetry, processed by two independent consumer groups: what a crash before
     # the commit, or a replay, looks like downstream.
     start_runner(CanaryLatency([SPEC]), group=f"{kafka.topic_prefix}a")
     start_runner(CanaryLatency([SPEC]), group=f"{kafka.topic_prefix}b")
+    start_gate()  # rollbacks pass the governance gate
     resp = httpx.post(f"{collector.url}/v1/inferences", json={"records": regressing_window()})
     assert resp.status_code == 200 and resp.json()["accepted"] == 21
     actions = T.ACTIONS.full(kafka.topic_prefix)
@@ -51,8 +52,9 @@ def test_redelivered_input_yields_one_stored_event(kafka, start_collector, start
 
 
 def test_garbage_on_a_topic_is_dead_lettered_and_later_records_still_count(
-        kafka, start_runner, topic_reader, wait):
+        kafka, start_runner, start_gate, topic_reader, wait):
     start_runner(CanaryLatency([SPEC]))
+    start_gate()  # rollbacks pass the governance gate
     inference = T.INFERENCE.full(kafka.topic_prefix)
     producer = KafkaProducer(bootstrap_servers=kafka.servers())
     good = {"schema": "steward.inference.v1", "records": regressing_window()}

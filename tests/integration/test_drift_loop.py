@@ -14,8 +14,14 @@ import pandas as pd
 from processors.drift.evidently_judge import EvidentlyJudge
 from processors.drift_judge import DriftJudge, DriftSpec
 from processors.references import ApiReferences
-from processors.retrain_trigger import RetrainTrigger, TriggerSpec
+from processors.retrain_trigger import RetrainTarget, RetrainTrigger, TriggerSpec
 from steward import topics as T
+
+POLICY_DATA = {"residency": {"models": {"fraud": ["eu-central-1"]}, "sites": {
+    site: {"region": "eu-central-1", "allowed_regions": ["eu-central-1"]}
+    for site in ("berlin", "lyon")}}}
+"""The test fleet's sites and model in the policies' data document (rules/data.json)."""
+TARGETS = {"fraud": RetrainTarget(team="risk", region="eu-central-1", estimated_usd=10.0)}
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 RNG = np.random.default_rng(11)
@@ -33,7 +39,8 @@ def records(site: str, window: int, shift: float, n: int = 60) -> list[dict]:
 
 
 def test_drift_at_one_site_requests_retraining_once(kafka, start_collector, start_api,
-                                                    start_runner, topic_reader, wait):
+                                                    start_runner, start_gate, topic_reader,
+                                                    wait):
     api, _ = start_api()
     ref = pd.DataFrame({"amount": RNG.normal(100, 10, 500),
                         "channel": RNG.choice(["pos", "web", "app"], 500),
@@ -45,7 +52,8 @@ def test_drift_at_one_site_requests_retraining_once(kafka, start_collector, star
               params={"categorical": ["channel"], "prediction": "score"}).raise_for_status()
     spec = DriftSpec(window_s=10, grace_s=0, min_rows=30)
     start_runner(DriftJudge(spec, ApiReferences(api.url), EvidentlyJudge()))
-    start_runner(RetrainTrigger(TriggerSpec(k=2, m=3)))
+    start_runner(RetrainTrigger(TriggerSpec(k=2, m=3, targets=TARGETS)))
+    start_gate(POLICY_DATA, api.url)
     url = f"{start_collector().url}/v1/inferences"
     for w in range(4):  # berlin drifts from window 1 on; lyon never does
         for site, shift in (("berlin", 30.0 if w else 0.0), ("lyon", 0.0)):
@@ -83,3 +91,19 @@ def test_drift_at_one_site_requests_retraining_once(kafka, start_collector, star
     assert f"steward_drift_dataset_drift{{{berlin}}} 1.0" in metrics
     assert f"steward_drift_window_rows{{{berlin}}} 60.0" in metrics
     assert 'steward_drift_dataset_drift{model="fraud",site="lyon",version="1.4.0"} 0.0' in metrics
+
+    # the request passed the governance gate: its decision is on the chain, and its lineage
+    # runs from the event through the decision to the verdicts behind it
+    action = events[0]
+    lineage = wait(lambda: (r := httpx.get(f"{api.url}/audit/actions/{action['id']}").json())
+                   .get("decision") and r, timeout_s=20, what="the decision stored")
+    decision = lineage["decision"]["decision"]
+    assert lineage["decision"]["seq"] == 1 and decision["allowed"]
+    assert decision["proposal_id"] == action["id"]
+    assert decision["input"]["evidence"] == {"counts": {"retrain_requests_24h": 0},
+                                             "cost": {"estimated_usd": 10.0,
+                                                      "team_spent_usd": 0.0}}
+    assert lineage["complete"]
+    assert {v["window"]["start"] for v in lineage["evidence"]["verdicts"]} == {
+        w["start"].replace("+00:00", "Z") for w in data["windows"]}
+    assert httpx.get(f"{api.url}/audit/verify").json()["ok"]

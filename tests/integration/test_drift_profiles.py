@@ -23,7 +23,7 @@ from collector.agent.settings import AgentSettings
 from processors.drift.evidently_judge import EvidentlyJudge
 from processors.drift_judge import DriftJudge, DriftSpec
 from processors.references import ApiReferences
-from processors.retrain_trigger import RetrainTrigger, TriggerSpec
+from processors.retrain_trigger import RetrainTarget, RetrainTrigger, TriggerSpec
 from steward import topics as T
 from steward.broker import free_port
 from steward.schema import FeatureProfile
@@ -34,6 +34,13 @@ WINDOW_S = 10
 WINDOWS = 4
 SITES = ("berlin", "lyon")
 CHANNELS = ["pos", "web", "app"]
+
+POLICY_DATA = {"residency": {"models": {"fraud": ["eu-central-1"]}, "sites": {
+    site: {"region": "eu-central-1", "allowed_regions": ["eu-central-1"]}
+    for site in ("berlin", "lyon")}}}
+"""The test fleet's sites and model in the policies' data document (rules/data.json)."""
+TARGETS = {"fraud": RetrainTarget(team="risk", region="eu-central-1", estimated_usd=10.0)}
+
 
 
 def rows_in(site: str, window: int) -> int:
@@ -58,8 +65,8 @@ def records(rng: np.random.Generator, t0: datetime, site: str, window: int,
 
 
 def test_profiles_from_an_edge_agent_drive_the_drift_loop(
-        kafka, start_collector, start_api, start_runner, services, topic_reader, wait,
-        tmp_path: Path):
+        kafka, start_collector, start_api, start_runner, start_gate, services, topic_reader,
+        wait, tmp_path: Path):
     rng = np.random.default_rng(7)
     api, _ = start_api()
     ref = pd.DataFrame({"amount": rng.normal(100, 10, 1000),
@@ -73,7 +80,8 @@ def test_profiles_from_an_edge_agent_drive_the_drift_loop(
 
     start_runner(DriftJudge(DriftSpec(window_s=WINDOW_S, grace_s=0, min_rows=30),
                             ApiReferences(api.url), EvidentlyJudge()))
-    trigger = start_runner(RetrainTrigger(TriggerSpec(k=2, m=3)))
+    trigger = start_runner(RetrainTrigger(TriggerSpec(k=2, m=3, targets=TARGETS)))
+    start_gate(POLICY_DATA, api.url)
     collector = start_collector()
     settings = AgentSettings(
         collector_url=collector.url, port=free_port(), spool_dir=tmp_path / "spool",

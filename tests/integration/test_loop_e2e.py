@@ -36,9 +36,10 @@ def sdk_provider(collector_url: str, version: str) -> MeterProvider:
 
 
 def test_regressed_canary_is_rolled_back_end_to_end(kafka, start_collector, start_runner,
-                                                    start_api, topic_reader, wait):
+                                                    start_gate, start_api, topic_reader, wait):
     collector = start_collector()
     start_runner(CanaryLatency([SPEC]))
+    start_gate()  # rollbacks pass the governance gate
     api, _ = start_api()
     rng = random.Random(1)
     time.sleep(SPEC.window_s - time.time() % SPEC.window_s + 0.05)  # both exports in one window

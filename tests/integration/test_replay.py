@@ -23,10 +23,11 @@ def rec(version: str, ms: float, at: float) -> dict:
 
 
 def test_open_window_survives_the_loss_of_processor_state(kafka, start_collector, start_runner,
-                                                          topic_reader, wait):
+                                                          start_gate, topic_reader, wait):
     url = f"{start_collector().url}/v1/inferences"
     group = f"{kafka.topic_prefix}canary"
     first = start_runner(CanaryLatency([SPEC]), group=group)
+    start_gate()  # rollbacks pass the governance gate
     # first half of window 0: 10 baseline records, 4 canary records (too few to judge)
     httpx.post(url, json=[rec("1", 10.0, i * 0.1) for i in range(10)]).raise_for_status()
     httpx.post(url, json=[rec("2", 50.0, 1 + i * 0.1) for i in range(4)]).raise_for_status()

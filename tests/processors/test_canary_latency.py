@@ -45,7 +45,7 @@ def test_regressed_canary_is_rolled_back_with_its_numbers():
     assert data["window"]["start"] == "2026-11-23T12:00:00Z"
     assert data["window"]["end"] == "2026-11-23T12:00:30Z"
     assert ev.get_extension("partitionkey") == "fraud"
-    assert emits[0].topic.name == "steward.events.actions.v1"
+    assert emits[0].topic.name == "steward.events.proposals.v1"  # the gate decides
 
 
 def test_equal_canary_and_too_little_data_emit_nothing():
