@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from api.store import Store
+from api.store import Store, conditions
 from steward import topics as T
 from steward.schema.governance import Decision
 from steward.stream import Source
@@ -166,20 +166,13 @@ class DecisionStore:
 
     def query(self, q: DecisionQuery) -> list[tuple[int, dict[str, Any]]]:
         """Decisions matching `q` in chain order after the `after` cursor: (seq, record)."""
-        where, args = ["seq > ?"], [q.after]
-        for col in ("model", "allowed", "proposal_type"):
-            if getattr(q, col) is not None:
-                where.append(f"{col} = ?")
-                args.append(getattr(q, col))
+        start, first = ["seq > ?"], [q.after]
         if q.site is not None:
-            where.append("list_contains(sites, ?)")
-            args.append(q.site)
-        for op, bound in ((">=", q.since), ("<", q.until)):
-            if bound is not None:
-                where.append(f"ts {op} ?")
-                args.append(bound)
-        sql = f"SELECT seq, decision FROM decisions WHERE {' AND '.join(where)} " \
-              "ORDER BY seq LIMIT ?"
+            start.append("list_contains(sites, ?)")
+            first.append(q.site)
+        filters = {col: getattr(q, col) for col in ("model", "allowed", "proposal_type")}
+        where, args = conditions(filters, "ts", q.since, q.until, start, first)
+        sql = f"SELECT seq, decision FROM decisions WHERE {where} ORDER BY seq LIMIT ?"
         with self.store.cursor() as cur:
             rows = cur.execute(sql, [*args, q.limit]).fetchall()
         return [(seq, json.loads(doc)) for seq, doc in rows]

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from api.store import Store
+from api.store import Store, conditions
 from steward import topics as T
 from steward.gpu.prices import Catalogue
 from steward.schema.gpu import PartitionUsage
@@ -96,16 +96,8 @@ class GpuStore:
     def partitions(self, since: datetime | None, until: datetime | None,
                    filters: dict[str, str | None]) -> list[dict[str, Any]]:
         """The latest window of every partition in the range (filters are equalities)."""
-        where, args = ["TRUE"], []
-        for col, value in filters.items():
-            if value is not None:
-                where.append(f"{col} = ?")
-                args.append(value)
-        for op, bound in ((">=", since), ("<", until)):
-            if bound is not None:
-                where.append(f"window_start {op} ?")
-                args.append(bound)
-        sql = (f"SELECT usage FROM gpu_usage WHERE {' AND '.join(where)} QUALIFY row_number() "
+        where, args = conditions(filters, "window_start", since, until)
+        sql = (f"SELECT usage FROM gpu_usage WHERE {where} QUALIFY row_number() "
                "OVER (PARTITION BY partition ORDER BY window_start DESC) = 1 ORDER BY partition")
         with self.store.cursor() as cur:
             return [json.loads(r) for (r,) in cur.execute(sql, args).fetchall()]

@@ -108,6 +108,24 @@ class InferenceQuery:
     limit: int = 100
 
 
+def conditions(filters: dict[str, Any], time_col: str, since: datetime | None,
+               until: datetime | None, where: list[str] | None = None,
+               args: list[Any] | None = None) -> tuple[str, list[Any]]:
+    """A WHERE clause and its parameters: `col = ?` per filter that is set, and
+    `since <= time_col < until`. Column names are ours (never user input); values are
+    bound parameters. `where`/`args` start the clause with conditions of the caller's."""
+    where, args = list(where or []), list(args or [])
+    for col, value in filters.items():
+        if value is not None:
+            where.append(f"{col} = ?")
+            args.append(value)
+    for op, bound in ((">=", since), ("<", until)):
+        if bound is not None:
+            where.append(f"{time_col} {op} ?")
+            args.append(bound)
+    return " AND ".join(where) or "TRUE", args
+
+
 class Store:
     """Owns the DuckDB connection; hands out cursors per thread."""
 
@@ -208,16 +226,8 @@ class Store:
               limit: int) -> list[tuple[int, dict[str, Any]]]:
         """Keyset paging by `seq` with equality filters and a time range; column names are
         ours, values are bound parameters."""
-        where, args = ["seq > ?"], [after]
-        for col, value in filters.items():
-            if value is not None:
-                where.append(f"{col} = ?")
-                args.append(value)
-        for op, bound in ((">=", since), ("<", until)):
-            if bound is not None:
-                where.append(f"{time_col} {op} ?")
-                args.append(bound)
-        sql = f"SELECT seq, {doc} FROM {table} WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
+        where, args = conditions(filters, time_col, since, until, ["seq > ?"], [after])
+        sql = f"SELECT seq, {doc} FROM {table} WHERE {where} ORDER BY seq LIMIT ?"
         with self.cursor() as cur:
             rows = cur.execute(sql, [*args, limit]).fetchall()
         return [(seq, json.loads(value)) for seq, value in rows]
