@@ -13,8 +13,8 @@ The field-by-field mapping is documented in docs/ingest.md ("OTLP traces and log
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from google.protobuf import json_format
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -51,36 +51,37 @@ def is_inference(attrs: dict[str, Any]) -> bool:
 
 def spans_to_records(req: ExportTraceServiceRequest) -> MappingResult:
     """One `InferenceRecord` per inference span; other spans are counted as ignored."""
-    result = MappingResult()
-    for resource, span in _spans(req):
-        attrs = attributes(span.attributes)
-        if not is_inference(attrs):
-            result.ignored += 1
-            continue
-        try:
-            result.records.append(_from_span(span, attrs, resource))
-        except (Rejected, ValidationError) as exc:
-            what = f"span {span.name!r} {span.span_id.hex() or '(no spanId)'}"
-            result.reject(f"{what}: {reason_of(exc)}",
-                          {"span": hex_ids(json_format.MessageToDict(span)),
-                           "resource": resource})
-    return result
+    return _map(((resource, span, attributes(span.attributes)) for resource, span in _spans(req)),
+                _from_span, "span",
+                lambda i, span, attrs: f"span {span.name!r} {span.span_id.hex() or '(no spanId)'}")
 
 
 def logs_to_records(req: ExportLogsServiceRequest) -> MappingResult:
     """One `InferenceRecord` per inference log record; other records are counted as ignored."""
+    return _map(((resource, log, attributes(log.attributes)) for resource, log in
+                 _log_records(req)), _from_log, "logRecord",
+                lambda i, log, attrs: f"log record {i}" + (f" ({attrs[ID]})" if attrs.get(ID)
+                                                           else ""))
+
+
+Item = TypeVar("Item", trace_pb2.Span, logs_pb2.LogRecord)
+
+
+def _map(items: Iterable[tuple[dict[str, Any], Item, dict[str, Any]]],
+         convert: Callable[[Item, dict[str, Any], dict[str, Any]], InferenceRecord],
+         kind: str, describe: Callable[[int, Item, dict[str, Any]], str]) -> MappingResult:
+    """The loop both signals share: items without inference attributes are ignored, the
+    others mapped, and a failed mapping rejected with what it was, why, and its JSON."""
     result = MappingResult()
-    for index, (resource, log) in enumerate(_log_records(req)):
-        attrs = attributes(log.attributes)
+    for index, (resource, item, attrs) in enumerate(items):
         if not is_inference(attrs):
             result.ignored += 1
             continue
         try:
-            result.records.append(_from_log(log, attrs, resource))
+            result.records.append(convert(item, attrs, resource))
         except (Rejected, ValidationError) as exc:
-            what = f"log record {index}" + (f" ({attrs[ID]})" if attrs.get(ID) else "")
-            result.reject(f"{what}: {reason_of(exc)}",
-                          {"logRecord": hex_ids(json_format.MessageToDict(log)),
+            result.reject(f"{describe(index, item, attrs)}: {reason_of(exc)}",
+                          {kind: hex_ids(json_format.MessageToDict(item)),
                            "resource": resource})
     return result
 
