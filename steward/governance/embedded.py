@@ -41,6 +41,8 @@ from steward.governance.engine import Evaluation
 
 log = logging.getLogger("steward.governance.embedded")
 
+MAX_ENTRYPOINTS = 64
+"""Paths compiled on first use, at most; further paths are evaluated as queries."""
 _SEGMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ERROR_MSG = re.compile(r"\(errormsg \d+:(?P<msg>[^)\n]*)\)")
 
@@ -87,35 +89,64 @@ class Compiled:
                  *, with_tests: bool = False) -> None:
         self.revision = bundle.revision
         self.lock = threading.Lock()
-        self.interp = regopy.Interpreter()
-        self.interp.log_level = regopy.LogLevel.NONE  # errors come back as exceptions
+        self.bundle = bundle
+        self.with_tests = with_tests
+        modules = (*bundle.modules, *bundle.tests) if with_tests else bundle.modules
+        self.packages = {m.package.replace(".", "/") for m in modules}
+        self._not_entrypoints: set[str] = set()
+        self._compile(tuple(p.strip("/") for p in entrypoints))
+
+    def _compile(self, entrypoints: tuple[str, ...]) -> None:
+        """A fresh interpreter and bundle for `entrypoints` (rebuilding a bundle on the same
+        interpreter mixes up rego-cpp's entrypoints, so every build starts afresh)."""
+        interp = regopy.Interpreter()
+        interp.log_level = regopy.LogLevel.NONE  # errors come back as exceptions
         sources: dict[str, str] = {}
         try:
-            self.interp.add_data(bundle.data)
+            interp.add_data(self.bundle.data)
         except regopy.RegoError as exc:
             raise ConfigError(f"data.json: rejected by the interpreter: {exc}") from exc
-        modules = (*bundle.modules, *bundle.tests) if with_tests else bundle.modules
+        modules = self.bundle.modules + (self.bundle.tests if self.with_tests else ())
         for module in modules:
             sources[module.path] = module.text
             try:
-                self.interp.add_module(module.path, module.text)
+                interp.add_module(module.path, module.text)
             except regopy.RegoError as exc:
                 raise rego_error(exc, sources) from exc
-        self.entrypoints = tuple(p.strip("/") for p in entrypoints)
         try:
-            self.rbundle = self.interp.build(None, list(self.entrypoints))
+            rbundle = interp.build(None, list(entrypoints))
         except regopy.RegoError as exc:
             raise rego_error(exc, sources, "compile error") from exc
         except Exception as exc:  # regopy reports some compile failures as bad output
             raise ConfigError(f"rego compile error: {exc}") from exc
+        self.interp, self.rbundle, self.entrypoints = interp, rbundle, entrypoints
+
+    def _entrypoint(self, path: str) -> bool:
+        """Compile `path` as an entrypoint on first use (rego-cpp's plain query path ignores
+        `default` values); False when it is a package or cannot be compiled (then it is
+        evaluated as a query)."""
+        if path in self.entrypoints:
+            return True
+        if (path in self._not_entrypoints or path in self.packages
+                or len(self.entrypoints) >= MAX_ENTRYPOINTS):
+            return False
+        try:
+            self._compile((*self.entrypoints, path))
+        except ConfigError:
+            self._not_entrypoints.add(path)
+            self._compile(self.entrypoints)
+            return False
+        return True
 
     def evaluate(self, path: str, input: Any) -> Any:
         """The document at `path` for `input` (None when undefined); raises on error."""
         path = path.strip("/")
-        self.interp.set_input_term(json.dumps(input, separators=(",", ":"), allow_nan=False))
-        if path in self.entrypoints:
+        term = json.dumps(input, separators=(",", ":"), allow_nan=False)
+        if path.count("/") >= 1 and self._entrypoint(path):  # may recompile: input after
+            self.interp.set_input_term(term)
             impl = rego_bundle_query_entrypoint(self.interp._impl, self.rbundle._impl, path)
         else:
+            self.interp.set_input_term(term)
             impl = rego_query(self.interp._impl, query_for(path))
         return _parse_output(impl)
 
