@@ -12,6 +12,7 @@ import typer
 
 from steward import logs
 from steward.audit_cli import audit_app, policy_backtest
+from steward.policy_cli import policy_check, policy_eval, policy_test
 
 app = typer.Typer(help="Steward: telemetry in, governed actions out.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -26,6 +27,9 @@ app.add_typer(audit_app, name="audit")
 policy_app = typer.Typer(help="Governance policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 policy_app.command("backtest")(policy_backtest)
+policy_app.command("test")(policy_test)
+policy_app.command("check")(policy_check)
+policy_app.command("eval")(policy_eval)
 
 Bootstrap = Annotated[str | None, typer.Option(
     help="Use this Kafka (host:port,...) instead of starting the embedded broker.")]
