@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -127,18 +128,10 @@ class Reference:
     def _prepare_column(self, frame: pd.DataFrame,
                         spec: ColumnSpec) -> tuple[RefColumn | None, list[Finding]]:
         """A column's cleaned values and what the selection needs of them, or why not."""
-        if spec.name not in frame.columns:
-            return None, [_finding("missing_in_reference", spec.name,
-                                   "declared but absent from the reference: not judged")]
-        values, infinite = clean(frame[spec.name])
-        found = _infinite(spec.name, infinite, "reference")
-        if values.empty:
-            return None, [*found, _finding("empty_in_reference", spec.name,
-                                           "no non-null, finite value in the reference")]
+        values, found = cleaned(frame, spec.name, spec.kind, "reference")
+        if values is None:
+            return None, found
         if spec.kind == "numerical":
-            if not _numeric(values):
-                return None, [_finding("not_numeric", spec.name,
-                                       f"declared numerical, the reference holds {values.dtype}")]
             values = pd.Series(np.sort(values.to_numpy()), name=spec.name)
         uniques = pd.unique(values.to_numpy())
         override = self.params.stattest.get(spec.name)
@@ -213,21 +206,29 @@ def _infinite(column: str, count: int, where: str) -> list[Finding]:
                      f"{count} infinite value(s) in the {where} dropped before the test")]
 
 
+def cleaned(frame: pd.DataFrame, name: str, kind: Kind,
+            where: Literal["reference", "window"]) -> tuple[pd.Series | None, list[Finding]]:
+    """A column cleaned as the preset cleans it (inf dropped, NaN dropped), or None and
+    why not: absent, empty, or not numbers where numbers were declared."""
+    side = "reference" if where == "reference" else "current"
+    if name not in frame.columns:
+        return None, [_finding(f"missing_in_{side}", name,  # type: ignore[arg-type]
+                               f"absent from the {where}: not judged")]
+    values, infinite = clean(frame[name])
+    found = _infinite(name, infinite, where)
+    if values.empty:
+        return None, [*found, _finding(f"empty_in_{side}", name,  # type: ignore[arg-type]
+                                       f"no non-null, finite value in the {where}: not judged")]
+    if kind == "numerical" and not _numeric(values):
+        return None, [_finding("not_numeric", name,
+                               f"declared numerical, the {where} holds {values.dtype}")]
+    return values, found
+
+
 def current_values(column: RefColumn,
                    current: pd.DataFrame) -> tuple[pd.Series | None, list[Finding]]:
-    """A window's column cleaned as the preset cleans it, or None and why not."""
-    if column.name not in current.columns:
-        return None, [_finding("missing_in_current", column.name,
-                               "absent from the window: not judged")]
-    values, infinite = clean(current[column.name])
-    found = _infinite(column.name, infinite, "window")
-    if values.empty:
-        return None, [*found, _finding("empty_in_current", column.name,
-                                       "no non-null, finite value in the window: not judged")]
-    if column.kind == "numerical" and not _numeric(values):
-        return None, [_finding("not_numeric", column.name,
-                               f"declared numerical, the window holds {values.dtype}")]
-    return values, found
+    """A window's column, cleaned (see `cleaned`)."""
+    return cleaned(current, column.name, column.kind, "window")
 
 
 def evidently_column(column: RefColumn,
