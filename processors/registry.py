@@ -13,6 +13,8 @@ from processors.gpu_budget import GpuBudget
 from processors.gpu_usage import GpuUsage
 from processors.references import ApiReferences
 from processors.retrain_trigger import RetrainTrigger
+from processors.rollout import Rollouts
+from processors.rollout_samples import RolloutSamples
 from processors.settings import ProcessorSettings
 from steward.errors import ConfigError
 from steward.gpu.prices import Catalogue
@@ -31,6 +33,8 @@ PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
     "gpu-budget": lambda s: GpuBudget(s.budgets, _catalogue(s)),
     "governance-gate": lambda s: GovernanceGate(gate_from(s.governance, s.api_url),
                                                 s.governance.reload_s),
+    "rollout-samples": lambda s: RolloutSamples(s.rollout_samples),
+    "rollout": lambda s: Rollouts(s.rollouts),
     "drift-judge": lambda s: DriftJudge(s.drift, ApiReferences(s.api_url),
                                         EvidentlyJudge(calibrated=s.drift.calibrated)),
 }

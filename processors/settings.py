@@ -12,6 +12,8 @@ from processors.drift_judge import DriftSpec
 from processors.gpu_budget import Budget
 from processors.gpu_usage import GpuSpec
 from processors.retrain_trigger import TriggerSpec
+from processors.rollout import RolloutSettings
+from processors.rollout_samples import SamplesSpec
 from steward.settings import KafkaSettings, env_config
 
 
@@ -59,5 +61,8 @@ class ProcessorSettings(BaseSettings):
     on GPU partition alerts, are priced with."""
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     """The governance gate, e.g. STEWARD_GOVERNANCE__OPA_URL=http://opa:8181."""
+    rollout_samples: SamplesSpec = Field(default_factory=SamplesSpec)
+    """Buckets the rollout judge reads, e.g. STEWARD_ROLLOUT_SAMPLES__BUCKET_S=10."""
+    rollouts: RolloutSettings = Field(default_factory=RolloutSettings)
     api_url: str = "http://127.0.0.1:8080"
     """Where the drift judge fetches reference datasets."""

@@ -18,6 +18,7 @@ from steward.schema import FeatureProfile, GpuSample, InferenceRecord, MetricPoi
 from steward.schema.drift import DriftVerdict
 from steward.schema.governance import Decision
 from steward.schema.gpu import PartitionUsage
+from steward.schema.rollout import RolloutMessage, VersionSamples
 
 Payload = Literal["batch", "cloudevent", "deadletter"]
 
@@ -64,6 +65,16 @@ GPU_USAGE = Topic(
     "One usage record per GPU partition window, against its promise; keyed by team so one "
     "cost instance sees all of a team's spend.",
 )
+ROLLOUTS = Topic(
+    "steward.rollouts.v1", "model", 4, "batch", RolloutMessage,
+    "Rollout declarations and commands (resume, abort); keyed by model and partitioned like "
+    "the actions topic, so one rollout instance sees a model's rollouts and their decisions.",
+)
+ROLLOUT_SAMPLES = Topic(
+    "steward.rollout.samples.v1", "model", 4, "batch", VersionSamples,
+    "Per (model, version, site) buckets of inference telemetry with raw latencies; keyed by "
+    "model so one rollout instance sees every site of a model.",
+)
 PROPOSALS = Topic(
     "steward.events.proposals.v1", "model", 4, "cloudevent", None,
     "Actions processors propose (retrain, promote, roll back, route); the governance gate "
@@ -88,7 +99,8 @@ DEADLETTER = Topic(
 )
 
 ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES, DRIFT_VERDICTS, GPU_USAGE,
-                          PROPOSALS, DECISIONS, ACTIONS, ALERTS, DEADLETTER)
+                          ROLLOUTS, ROLLOUT_SAMPLES, PROPOSALS, DECISIONS, ACTIONS, ALERTS,
+                          DEADLETTER)
 TELEMETRY: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES)
 EVENTS: tuple[Topic, ...] = (ACTIONS, ALERTS)
 

@@ -40,6 +40,8 @@ class EventType:
     GPU_MEMORY_PRESSURE = "steward.gpu.partition.memory_pressure"
     BUDGET_EXCEEDED = "steward.budget.exceeded"
     BUDGET_FORECAST = "steward.budget.forecast_exceeded"
+    ROLLOUT_STEP_ADVANCED = "steward.rollout.step_advanced"
+    ROLLOUT_PAUSED = "steward.rollout.paused"
 
 
 class Window(Frozen):

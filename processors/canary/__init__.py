@@ -1,0 +1,1 @@
+"""Canary analysis: the judge (pure) that rollouts use to compare versions."""

@@ -1,0 +1,175 @@
+"""Progressive rollouts: declarations, samples and the gate's answers in; proposals out.
+
+Inputs, all keyed by model with the same partition count, so one partition's state sees
+everything about a model: the rollouts topic (declarations, resume/abort commands), the
+rollout samples topic (per-site buckets from `rollout-samples`) and the actions topic
+(the gate's allowed actions and denials). Each rollout is a state machine
+(`processors/canary/machine.py`); proposals go to the proposals topic, and the gate
+decides.
+
+Recovery is by replay: `hold` keeps, per topic, the lowest offset an open rollout still
+needs, so the runner never commits past its declaration, its first sample or the first
+answer it got; after a restart the same records rebuild the same phase. Ids are
+deterministic (rollout, step, run index), so the proposals a replay makes again carry
+the ids already sent, and the gate's answers already on the actions topic settle them.
+Samples that come before their declaration (topics interleave freely) wait a while in
+an unclaimed buffer; answers that come before their proposal are remembered by id.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cloudevents.core.v1.event import CloudEvent
+from pydantic import BaseModel, ConfigDict, Field
+
+from processors.canary import machine as M
+from steward import topics as T
+from steward.schema import EventType
+from steward.schema.rollout import RolloutCommand, RolloutMessage, RolloutSpec, VersionSamples
+from steward.stream import Emit, Source
+
+ACTION_TYPES = frozenset({EventType.ROLLOUT_STEP_ADVANCED, EventType.MODEL_PROMOTED,
+                          EventType.MODEL_ROLLED_BACK, EventType.ROLLOUT_PAUSED})
+
+
+class RolloutSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    unclaimed_s: int = Field(900, ge=0)
+    """How long samples of a model with no open rollout are kept, in event time (for a
+    declaration read after its first samples)."""
+
+
+@dataclass
+class State:
+    rollouts: dict[str, M.Rollout] = field(default_factory=dict)
+    unclaimed: dict[str, deque[tuple[VersionSamples, str, int]]] = field(default_factory=dict)
+    answers: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    """Gate answers by proposal id: (allowed, reasons)."""
+
+
+class Rollouts:
+    name = "rollout"
+    inputs = (T.ROLLOUTS, T.ROLLOUT_SAMPLES, T.ACTIONS)
+
+    def __init__(self, settings: RolloutSettings | None = None) -> None:
+        self.settings = settings or RolloutSettings()
+
+    def initial_state(self) -> State:
+        return State()
+
+    def hold(self, state: State) -> dict[str, int]:
+        low: dict[str, int] = {}
+        for r in state.rollouts.values():
+            if r.phase in M.TERMINAL:
+                continue
+            for topic, offset in r.offsets.items():
+                low[topic] = min(offset, low.get(topic, offset))
+        return low
+
+    def step(self, state: State, record: Any, now: datetime,
+             src: Source) -> tuple[State, list[Emit]]:
+        if isinstance(record, RolloutMessage):
+            events = self._message(state, record, src)
+        elif isinstance(record, VersionSamples):
+            events = self._samples(state, record, src)
+        elif isinstance(record, CloudEvent):
+            events = self._answer(state, record, src)
+        else:
+            events = []
+        return state, [Emit(T.PROPOSALS, e) for e in events]
+
+    def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
+        """Close intervals that went quiet (every site silent): wall clock, one interval
+        past end plus grace."""
+        events = []
+        for r in state.rollouts.values():
+            events += self._drive(state, r, now)
+        return state, [Emit(T.PROPOSALS, e) for e in events]
+
+    def _message(self, state: State, msg: RolloutMessage, src: Source) -> list[Any]:
+        if msg.spec is not None:
+            return self._declare(state, msg.spec, src)
+        cmd: RolloutCommand = msg.command  # type: ignore[assignment]
+        r = state.rollouts.get(cmd.rollout_id)
+        if r is None or r.phase in M.TERMINAL:
+            return []
+        r.touch(src.topic, src.offset)
+        if cmd.command == "resume":
+            M.resume(r, cmd.at)
+            return self._drive(state, r)
+        if r.pending is not None and r.pending.target == "aborted":
+            return []
+        return [M.propose(r, EventType.MODEL_ROLLED_BACK, "aborted", None,
+                          f"aborted: {cmd.reason}".rstrip(": "), time=cmd.at)]
+
+    def _declare(self, state: State, spec: RolloutSpec, src: Source) -> list[Any]:
+        if spec.rollout_id in state.rollouts:
+            return []  # a redelivered declaration
+        r = M.Rollout(spec=spec, anchor=spec.declared_at)
+        r.touch(src.topic, src.offset)
+        state.rollouts[spec.rollout_id] = r
+        for s, topic, offset in state.unclaimed.get(spec.model, ()):
+            before = len(r.samples)
+            r.add(s)
+            if len(r.samples) > before:
+                r.touch(topic, offset)
+        return self._drive(state, r)
+
+    def _samples(self, state: State, s: VersionSamples, src: Source) -> list[Any]:
+        buf = state.unclaimed.setdefault(s.model, deque())
+        buf.append((s, src.topic, src.offset))
+        horizon = s.end - timedelta(seconds=self.settings.unclaimed_s)
+        while buf and buf[0][0].end < horizon:
+            buf.popleft()
+        events = []
+        for r in state.rollouts.values():
+            if r.spec.model != s.model or r.phase in M.TERMINAL:
+                continue
+            before = len(r.samples)
+            r.add(s)
+            if len(r.samples) > before:
+                r.touch(src.topic, src.offset)
+                events += self._drive(state, r)
+        return events
+
+    def _answer(self, state: State, event: CloudEvent, src: Source) -> list[Any]:
+        """The gate's allowed action (same id as the proposal) or its denial."""
+        kind, data = event.get_type(), event.get_data()
+        if not isinstance(data, dict):
+            return []
+        if kind in ACTION_TYPES and "rollout_id" in data:
+            rid, answer = data["rollout_id"], (event.get_id(), True, "")
+        elif kind == EventType.ACTION_DENIED and isinstance(data.get("proposal"), dict) \
+                and "rollout_id" in data["proposal"]:
+            rid = data["proposal"]["rollout_id"]
+            answer = (data.get("proposal_id", ""), False, "; ".join(data.get("reasons", [])))
+        else:
+            return []
+        state.answers[answer[0]] = answer[1:]
+        r = state.rollouts.get(rid)
+        if r is None or r.phase in M.TERMINAL:
+            return []
+        r.touch(src.topic, src.offset)
+        return self._drive(state, r)
+
+    def _drive(self, state: State, r: M.Rollout, now: datetime | None = None) -> list[Any]:
+        """Settle answered proposals and judge closed intervals, until neither moves."""
+        out: list[Any] = []
+        while True:
+            if r.pending is not None:
+                answer = state.answers.get(r.pending.proposal_id)
+                if answer is None:
+                    return out
+                M.settle(r, *answer)
+                if r.phase in M.TERMINAL:
+                    r.samples.clear()
+                    return out
+            made = M.advance(r, now)
+            out += made
+            if not made:
+                return out

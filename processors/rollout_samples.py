@@ -1,0 +1,109 @@
+"""Rollout samples: inference records in, per (model, version, site) buckets out, keyed
+by model.
+
+Inference records are keyed by model/site, so one model's sites spread over partitions,
+while a rollout spans sites (an edge fleet is judged across its sites, and a rollback
+must name all of them). Like drift verdicts before the retraining trigger, this stage
+repartitions: every closed bucket becomes one `VersionSamples` record on the rollout
+samples topic, keyed by model, which the `rollout` processor reads beside the
+declarations. A bucket keeps the raw latencies (up to a cap), because a rank test needs
+them and a histogram cannot give them back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from processors.windows import Windows
+from steward import topics as T
+from steward.schema import InferenceRecord
+from steward.schema.rollout import VersionSamples
+from steward.stream import Emit, Source
+
+
+class SamplesSpec(BaseModel):
+    """Bucket size and the bound on what one bucket carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bucket_s: int = Field(10, ge=1)
+    """Rollout analysis intervals should be multiples of this."""
+    grace_s: float = Field(5.0, ge=0)
+    max_latencies: int = Field(2000, ge=1)
+    models: list[str] | None = None
+    """Only these models (None: every model; a rollout can be declared for any)."""
+
+
+@dataclass
+class Agg:
+    records: int = 0
+    inferences: float = 0.0
+    latency_ms: list[float] = field(default_factory=list)
+    truncated: int = 0
+    errors: int = 0
+    labelled: int = 0
+    correct: int = 0
+
+
+@dataclass
+class State:
+    windows: Windows[dict[str, Agg]] | None = None
+
+
+class RolloutSamples:
+    name = "rollout-samples"
+    inputs = (T.INFERENCE,)
+
+    def __init__(self, spec: SamplesSpec) -> None:
+        self.spec = spec
+
+    def initial_state(self) -> State:
+        return State()
+
+    def hold(self, state: State) -> dict[str, int]:
+        return state.windows.hold() if state.windows is not None else {}
+
+    def step(self, state: State, record: Any, now: datetime,
+             src: Source) -> tuple[State, list[Emit]]:
+        if not isinstance(record, InferenceRecord) or (
+                self.spec.models is not None and record.model not in self.spec.models):
+            return state, []
+        if state.windows is None:
+            state.windows = Windows(self.spec.bucket_s, self.spec.grace_s)
+        key = (record.model, record.site)
+        aggs = state.windows.add(key, record.ts, src, now, dict)
+        if aggs is None:
+            return state, []
+        agg = aggs.setdefault(record.version, Agg())
+        agg.records += 1
+        agg.inferences += 1.0 / record.sample_rate
+        if len(agg.latency_ms) < self.spec.max_latencies:
+            agg.latency_ms.append(record.latency_ms)
+        else:
+            agg.truncated += 1
+        agg.errors += record.error
+        if record.label is not None:
+            agg.labelled += 1
+            agg.correct += record.label == record.prediction
+        return state, _emit(state.windows.close_by_watermark(key))
+
+    def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
+        if state.windows is None:
+            return state, []
+        return state, _emit(state.windows.close_quiet(now))
+
+
+def _emit(closed: list[Any]) -> list[Emit]:
+    out = []
+    for (model, site), start, end, aggs in closed:
+        for version, a in sorted(aggs.items()):
+            rec = VersionSamples(model=model, version=version, site=site, start=start, end=end,
+                                 records=a.records, inferences=a.inferences,
+                                 latency_ms=a.latency_ms, truncated=a.truncated,
+                                 errors=a.errors, labelled=a.labelled, correct=a.correct)
+            out.append(Emit(T.ROLLOUT_SAMPLES, record=rec, key=model))
+    return out

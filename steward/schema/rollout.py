@@ -1,0 +1,258 @@
+"""Progressive rollouts: the declaration, the per-interval samples they are judged on, and
+the analysis results their actions carry.
+
+A rollout is declared once (API, CLI or a record on the rollouts topic, keyed by model)
+and then driven by telemetry: every analysis interval of a step, the judge compares the
+canary with the baseline metric by metric (Kayenta style) and the rollout processor
+proposes the next move. Commands (`resume`, `abort`) travel on the same topic so that
+one partition sees everything that changes a rollout, in order.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from steward.schema.records import Frozen, Name
+
+Direction = Literal["increase", "decrease", "either"]
+"""Which change of the canary is bad: `increase` for latency, `decrease` for accuracy."""
+MetricName = Literal["latency_ms", "error_rate", "accuracy", "cost_per_1k"]
+Result = Literal["pass", "high", "low", "nodata"]
+Verdict = Literal["pass", "marginal", "fail", "inconclusive"]
+
+
+class RolloutMetric(Frozen):
+    """One metric the judge compares, with how much change is tolerated."""
+
+    name: MetricName
+    group: str = ""
+    """Scoring group (default: the metric's name); groups are weighted, not metrics."""
+    direction: Direction = "increase"
+    critical: bool = False
+    """A failed critical metric fails the whole run, whatever the score."""
+    tolerance: Annotated[float, Field(ge=0)] = 0.1
+    """Effect size tolerated: |canary - baseline| / baseline of the medians (means for
+    rates and for cost); smaller effects pass even when significant."""
+    min_samples: Annotated[int, Field(ge=1)] = 50
+    """Per version, after outlier removal; fewer is nodata."""
+
+
+class Step(Frozen):
+    """One step: a traffic share (cloud), a count of sites (edge fleet), or a count of
+    nodes. Exactly one is set."""
+
+    traffic_pct: Annotated[float, Field(gt=0, le=100)] | None = None
+    sites: Annotated[int, Field(ge=1)] | None = None
+    nodes: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Step:
+        if sum(v is not None for v in (self.traffic_pct, self.sites, self.nodes)) != 1:
+            raise ValueError("a step sets exactly one of traffic_pct, sites, nodes")
+        return self
+
+
+class Limits(Frozen):
+    """When a rollout stops (Argo Rollouts' analysis limits)."""
+
+    failure_limit: Annotated[int, Field(ge=0)] = 2
+    """Failed runs tolerated in a step; one more rolls back."""
+    consecutive_failures: Annotated[int, Field(ge=1)] = 2
+    """Failed runs in a row that roll back, even within the failure limit."""
+    consecutive_successes: Annotated[int, Field(ge=1)] = 2
+    """Passing runs in a row that advance the step (or promote after the last)."""
+    inconclusive_limit: Annotated[int, Field(ge=0)] = 1
+    """Inconclusive or marginal runs tolerated in a step; one more pauses for a human."""
+
+
+class Thresholds(Frozen):
+    pass_score: Annotated[float, Field(ge=0, le=100)] = 95.0
+    marginal_score: Annotated[float, Field(ge=0, le=100)] = 75.0
+
+
+def _default_metrics() -> list[RolloutMetric]:
+    return [RolloutMetric(name="latency_ms", critical=True, tolerance=0.1),
+            RolloutMetric(name="error_rate", critical=True, tolerance=0.5),
+            RolloutMetric(name="accuracy", direction="decrease", tolerance=0.02)]
+
+
+class RolloutSpec(Frozen):
+    """A rollout as declared: what replaces what, where, in which steps, judged how."""
+
+    schema_: Literal["steward.rollout.spec.v1"] = Field("steward.rollout.spec.v1",
+                                                        alias="schema")
+    rollout_id: Name
+    model: Name
+    baseline_version: Name
+    canary_version: Name
+    targets: Annotated[list[Name], Field(min_length=1)]
+    """Cloud regions, edge sites (in the order edge steps take them) or node sets."""
+    tier: Literal["cloud", "edge"] = "cloud"
+    steps: Annotated[list[Step], Field(min_length=1)]
+    interval_s: Annotated[int, Field(ge=1)] = 60
+    grace_s: Annotated[float, Field(ge=0)] = 10.0
+    metrics: list[RolloutMetric] = Field(default_factory=_default_metrics)
+    group_weights: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)
+    """Weight per group (default 1 each)."""
+    limits: Limits = Field(default_factory=Limits)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    judge: str = "mann-whitney"
+    usd_per_hour: dict[Name, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    """Declared serving cost per version: cost per 1,000 inferences is this over the
+    interval's inference count (not joined with measured GPU usage)."""
+    team: Name | None = None
+    declared_at: AwareDatetime
+
+    model_config = {"populate_by_name": True}
+
+    @model_validator(mode="after")
+    def _valid(self) -> RolloutSpec:
+        if self.baseline_version == self.canary_version:
+            raise ValueError("canary_version must differ from baseline_version")
+        names = [m.name for m in self.metrics]
+        if len(set(names)) != len(names):
+            raise ValueError("each metric may be listed once")
+        for s in self.steps:
+            if s.sites is not None and s.sites > len(self.targets):
+                raise ValueError(f"step of {s.sites} sites but {len(self.targets)} targets")
+        return self
+
+
+class RolloutCommand(Frozen):
+    """A human's say on a running rollout: resume a paused one, or abort (rolls back)."""
+
+    schema_: Literal["steward.rollout.command.v1"] = Field("steward.rollout.command.v1",
+                                                           alias="schema")
+    rollout_id: Name
+    model: Name
+    command: Literal["resume", "abort"]
+    at: AwareDatetime
+    reason: str = ""
+
+    model_config = {"populate_by_name": True}
+
+
+class RolloutMessage(Frozen):
+    """A record on the rollouts topic: a declaration or a command, exactly one."""
+
+    spec: RolloutSpec | None = None
+    command: RolloutCommand | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> RolloutMessage:
+        if (self.spec is None) == (self.command is None):
+            raise ValueError("a rollout message holds exactly one of spec, command")
+        return self
+
+    @property
+    def model(self) -> str:
+        return (self.spec or self.command).model  # type: ignore[union-attr]
+
+
+class VersionSamples(Frozen):
+    """One (model, version, site) bucket of inference telemetry, with the raw latencies
+    a rank test needs. Keyed by model on its topic, so one rollout sees every site."""
+
+    schema_: Literal["steward.rollout.samples.v1"] = Field("steward.rollout.samples.v1",
+                                                           alias="schema")
+    model: Name
+    version: Name
+    site: Name
+    start: AwareDatetime
+    end: AwareDatetime
+    records: Annotated[int, Field(ge=0)]
+    inferences: Annotated[float, Field(ge=0)]
+    """Inferences the records stand for (sum of 1/sample_rate)."""
+    latency_ms: list[float]
+    """Every record's latency, up to the bucket's cap (then `truncated` counts the rest)."""
+    truncated: Annotated[int, Field(ge=0)] = 0
+    errors: Annotated[int, Field(ge=0)] = 0
+    labelled: Annotated[int, Field(ge=0)] = 0
+    correct: Annotated[int, Field(ge=0)] = 0
+
+    model_config = {"populate_by_name": True}
+
+
+class Measurement(Frozen):
+    """One metric's comparison in one analysis run: every number behind its result."""
+
+    metric: str
+    group: str
+    direction: Direction
+    critical: bool
+    result: Result
+    n_baseline: int
+    n_canary: int
+    removed_baseline: int = 0
+    removed_canary: int = 0
+    baseline: float | None = None
+    """Median (mean for rates and cost) after outlier removal."""
+    canary: float | None = None
+    effect: float | None = None
+    """(canary - baseline) / baseline."""
+    tolerance: float
+    u: float | None = None
+    p_value: float | None = None
+    test: str
+
+
+class Judgement(Frozen):
+    """The judge's answer for one run: per metric results, group scores, the verdict."""
+
+    verdict: Verdict
+    score: float
+    group_scores: dict[str, float]
+    measurements: list[Measurement]
+    reason: str
+    judge: str
+
+
+Phase = Literal["pending", "running", "awaiting", "paused", "promoted", "rolled_back",
+                "aborted"]
+
+
+class AnalysisRun(Frozen):
+    """One interval of one step judged: what every action of a rollout carries."""
+
+    run_id: str
+    rollout_id: Name
+    step: int
+    index: int
+    start: AwareDatetime
+    end: AwareDatetime
+    sites: list[Name]
+    """Sites of the step that reported canary telemetry in the interval."""
+    waiting: list[Name]
+    """Sites of the step that did not (offline): waited on, not judged."""
+    judgement: Judgement
+
+
+class RolloutAction(Frozen):
+    """Data of every rollout proposal: step advanced, promoted, rolled back, paused."""
+
+    schema_: Literal["steward.rollout.action.v1"] = Field("steward.rollout.action.v1",
+                                                          alias="schema")
+    rollout_id: Name
+    model: Name
+    baseline_version: Name
+    canary_version: Name
+    version: Name
+    """The version the action is about: the canary."""
+    phase: Phase
+    """The phase the rollout enters once the gate allows the action."""
+    step: int
+    """The step the run was judged in (0-based)."""
+    next_step: int | None = None
+    traffic_pct: float | None = None
+    """The next step's traffic share (step advanced)."""
+    sites: list[Name]
+    """Every site the action reaches: all targets for a rollback, the step's sites else."""
+    reason: str
+    run: AnalysisRun | None = None
+    """The analysis run behind it (None for a human's abort)."""
+    team: Name | None = None
+    evidence: dict[str, object] = Field(default_factory=dict)
+
+    model_config = {"populate_by_name": True}
