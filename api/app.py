@@ -13,8 +13,10 @@ from api.decisions import DecisionStore
 from api.gpu import GpuCostGauges, GpuGauges, GpuStore
 from api.references import ReferenceStore
 from api.routers import audit, cost, drift, events, gpu, health, inferences, metrics, references
+from api.routers import webhooks as webhooks_router
 from api.store import Store
 from api.verdicts import DriftGauges, VerdictStore
+from api.webhooks import WebhookStore
 from steward import __version__
 from steward.auth import Authenticator
 from steward.errors import StewardError
@@ -36,6 +38,7 @@ def create_app(store: Store, registry: CollectorRegistry,
     app.state.verdicts = VerdictStore(store)
     app.state.decisions = DecisionStore(store)
     app.state.auth = auth or Authenticator(())
+    app.state.webhooks = WebhookStore(store, clock)
     registry.register(DriftGauges(app.state.verdicts))
     app.state.gpu = GpuStore(store, catalogue)
     registry.register(GpuGauges(app.state.gpu))
@@ -54,4 +57,5 @@ def create_app(store: Store, registry: CollectorRegistry,
     for router in (health.router, events.router, inferences.router, references.router,
                    drift.router, metrics.router, gpu.router, cost.router, audit.router):
         app.include_router(router)
+    app.include_router(webhooks_router.router)
     return app

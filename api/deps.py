@@ -13,6 +13,7 @@ from api.gpu import GpuStore
 from api.references import ReferenceStore
 from api.store import Store
 from api.verdicts import VerdictStore
+from api.webhooks import WebhookStore
 from steward.auth import Authenticator, Principal
 
 
@@ -34,6 +35,10 @@ def _gpu(request: Request) -> GpuStore:
 
 def _decisions(request: Request) -> DecisionStore:
     return request.app.state.decisions
+
+
+def _webhooks(request: Request) -> WebhookStore:
+    return request.app.state.webhooks
 
 
 def _admin(request: Request) -> Principal:
@@ -59,3 +64,4 @@ RegistryDep = Annotated[CollectorRegistry, Depends(_registry)]
 ChecksDep = Annotated[dict[str, Callable[[], bool]], Depends(_checks)]
 DecisionsDep = Annotated[DecisionStore, Depends(_decisions)]
 AdminDep = Annotated[Principal, Depends(_admin)]
+WebhooksDep = Annotated[WebhookStore, Depends(_webhooks)]
