@@ -88,6 +88,7 @@ class Stack:
         self._spawn("collector", ["collector", "--port", str(o.otlp_port), "--host", o.host])
         self._wait_ready(f"{self.api_url}/readyz", "API")
         self._wait_ready(f"{self.collector_url}/readyz", "collector")
+        self._spawn("webhooks", ["webhooks", "run", "--data-dir", str(o.data_dir)])
         if o.agent_env is not None:
             self._start_agent(o.agent_env)
         log.info("ready in %.1fs: OTLP/HTTP %s  API %s/events  metrics %s/metrics",
