@@ -44,6 +44,8 @@ def main(settings: ApiSettings) -> None:
     app = create_app(store, registry, checks, catalogue,
                      gpu_cost_period=timedelta(seconds=settings.gpu_cost_period_s),
                      auth=Authenticator(settings.tokens))
+    app.state.publish = producer.send_all  # POST /rollouts puts declarations on Kafka
+    app.state.topic_prefix = settings.kafka.topic_prefix
     if not settings.tokens:
         log.warning("no tokens configured: /audit is open to anyone who can reach the API")
     capture = ReferenceCapture(app.state.references, settings.capture_reference_rows)

@@ -137,6 +137,8 @@ class RolloutCommand(Frozen):
 class RolloutMessage(Frozen):
     """A record on the rollouts topic: a declaration or a command, exactly one."""
 
+    schema_: Literal["steward.rollout.message.v1"] = Field("steward.rollout.message.v1",
+                                                           alias="schema")
     spec: RolloutSpec | None = None
     command: RolloutCommand | None = None
 
@@ -145,6 +147,8 @@ class RolloutMessage(Frozen):
         if (self.spec is None) == (self.command is None):
             raise ValueError("a rollout message holds exactly one of spec, command")
         return self
+
+    model_config = {"populate_by_name": True}
 
     @property
     def model(self) -> str:
