@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Gauge
 
 from api.decisions import DecisionStore
+from api.fleet_metrics import FleetGauges
+from api.governance_metrics import GovernanceGauges
 from api.gpu import GpuCostGauges, GpuGauges, GpuStore
 from api.references import ReferenceStore
 from api.routers import audit, cost, drift, events, gpu, health, inferences, metrics, references
@@ -44,6 +46,8 @@ def create_app(store: Store, registry: CollectorRegistry,
     app.state.gpu = GpuStore(store, catalogue)
     registry.register(GpuGauges(app.state.gpu))
     registry.register(GpuCostGauges(app.state.gpu, gpu_cost_period, clock))
+    registry.register(GovernanceGauges(store))
+    registry.register(FleetGauges(store))
     app.state.registry = registry
     app.state.checks = checks
 

@@ -170,13 +170,16 @@ class GpuGauges:
         from prometheus_client.core import GaugeMetricFamily
 
         labels = ["partition", "site", "card", "profile", "team", "model"]
-        fams = {name: GaugeMetricFamily(f"steward_gpu_partition_{name}", text, labels=labels)
-                for name, text in (
-                    ("compute_use", "Mean busy share of the partition itself, latest window."),
-                    ("compute_card_use", "Share of the card the partition used."),
-                    ("promised_compute", "Share of the card promised to the partition."),
-                    ("mem_use_max", "Peak memory use of the partition's memory."),
-                    ("values_copied", "1 when a time-slice replica only carries copies."))}
+        fams = {name: GaugeMetricFamily(f"steward_gpu_partition_{name}{suffix}", text,
+                                        labels=labels)
+                for name, suffix, text in (
+                    ("compute_use", "_ratio",
+                     "Mean busy share of the partition itself, latest window."),
+                    ("compute_card_use", "_ratio", "Share of the card the partition used."),
+                    ("promised_compute", "_ratio",
+                     "Share of the card promised to the partition."),
+                    ("mem_use_max", "_ratio", "Peak memory use of the partition's memory."),
+                    ("values_copied", "", "1 when a time-slice replica only carries copies."))}
         for u in self.gpu.partitions(None, None, {}):
             key = [u["partition"], u["site"], u["card"], u["profile"], u["team"] or "",
                    u["model"] or ""]
@@ -224,6 +227,10 @@ class GpuCostGauges:
             "steward_gpu_efficiency_ratio", f"Used / allocated GPU cost {span}.", labels=labels)
         unallocated = GaugeMetricFamily(
             "steward_gpu_unallocated_cost_usd", f"Cost of card capacity no partition held {span}.")
+        inferences = GaugeMetricFamily(
+            "steward_gpu_inferences", f"Inferences stored (sampling undone) {span}, where the "
+            "group has a model: allocated cost / this x 1000 is $ per 1,000 inferences.",
+            labels=labels)
         now = self.clock()
         body = self.gpu.cost(self.GROUP, now - self.period, now)
         for g in body["groups"]:
@@ -234,5 +241,7 @@ class GpuCostGauges:
             held.add_metric(key, g["gpu_hours"] * 3600)
             if g["efficiency"] is not None:
                 efficiency.add_metric(key, g["efficiency"])
+            if g["inferences"] is not None:
+                inferences.add_metric(key, g["inferences"])
         unallocated.add_metric([], body[IDLE]["idle_usd"])
-        yield from (cost, held, efficiency, unallocated)
+        yield from (cost, held, efficiency, unallocated, inferences)

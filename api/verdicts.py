@@ -106,7 +106,7 @@ class DriftGauges:
         from prometheus_client.core import GaugeMetricFamily
 
         labels = ["model", "version", "site"]
-        share = GaugeMetricFamily("steward_drift_share",
+        share = GaugeMetricFamily("steward_drift_share_ratio",
                                   "Share of drifted columns in the latest window.", labels=labels)
         drifted = GaugeMetricFamily("steward_drift_drifted_columns",
                                     "Drifted columns in the latest window.", labels=labels)
@@ -115,6 +115,9 @@ class DriftGauges:
         flag = GaugeMetricFamily("steward_drift_dataset_drift",
                                  "1 when the latest window drifted (deciding method).",
                                  labels=labels)
+        column = GaugeMetricFamily("steward_drift_column_drifted",
+                                   "1 for each column that drifted in the latest window.",
+                                   labels=[*labels, "column"])
         for v in self.verdicts.latest():
             key = [v["model"], v["version"], v["site"]]
             decided = v[v["decided_by"]] or v["evidently"]
@@ -122,4 +125,6 @@ class DriftGauges:
             drifted.add_metric(key, len(decided["drifted_columns"]))
             rows.add_metric(key, v["rows"])
             flag.add_metric(key, 1.0 if v["drift"] else 0.0)
-        yield from (share, drifted, rows, flag)
+            for name in decided["drifted_columns"]:
+                column.add_metric([*key, name], 1.0)
+        yield from (share, drifted, rows, flag, column)

@@ -46,6 +46,8 @@ class UpOptions:
     agent_env: dict[str, str] | None = None
     """Also run an edge agent (`STEWARD_AGENT_*` settings) forwarding to the collector, on
     a free port and a fresh spool in `data_dir/edge-agent`."""
+    processor_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Extra environment per processor name, e.g. its own `STEWARD_METRICS_PORT`."""
 
 
 class Stack:
@@ -84,7 +86,7 @@ class Stack:
         self._spawn("api", ["api", "--port", str(o.api_port), "--host", o.host,
                             "--data-dir", str(o.data_dir)])
         for name in o.processors:
-            self._spawn(name, ["processor", name])
+            self._spawn(name, ["processor", name], o.processor_env.get(name))
         self._spawn("collector", ["collector", "--port", str(o.otlp_port), "--host", o.host])
         self._wait_ready(f"{self.api_url}/readyz", "API")
         self._wait_ready(f"{self.collector_url}/readyz", "collector")

@@ -102,7 +102,7 @@ def test_partitions_and_their_metrics(client: TestClient) -> None:
     text = generate_latest(client.app.state.test_registry).decode()
     assert 'steward_gpu_partition_values_copied{card="A100-80GB"' in text
     line = next(x for x in text.splitlines()
-                if x.startswith("steward_gpu_partition_compute_card_use") and "mig1" in x)
+                if x.startswith("steward_gpu_partition_compute_card_use_ratio") and "mig1" in x)
     assert float(line.rsplit(" ", 1)[1]) == 0.7 * (3 / 7)
 
 
