@@ -26,7 +26,9 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 
-STEWARD_SERVICES = ("collector", "processor", "api")
+PROCESSOR_SERVICES = ("processor", "drift-judge", "retrain-trigger", "governance-gate",
+                      "gpu-usage", "gpu-budget")
+STEWARD_SERVICES = ("collector", *PROCESSOR_SERVICES, "api")
 PUBLISHED = {"collector": 4318, "api": 8080}
 HEALTHCHECKED = ("kafka", "collector", "api")
 
@@ -278,11 +280,12 @@ def test_commands_name_real_steward_subcommands(services, cli_commands):
             if flag.startswith("--"):
                 assert flag in known, \
                     f"{name}: `steward {sub}` has no option {flag} (has {sorted(known)})"
-    processor_argv = command_of("processor", services["processor"])
-    assert processor_argv[0] == "processor" and len(processor_argv) > 1, \
-        f"processor service should run `steward processor NAME`, runs {processor_argv}"
-    assert processor_argv[1] in PROCESSORS, \
-        f"processor {processor_argv[1]!r} is not registered (known: {sorted(PROCESSORS)})"
+    for name in PROCESSOR_SERVICES:
+        processor_argv = command_of(name, services[name])
+        assert processor_argv[0] == "processor" and len(processor_argv) > 1, \
+            f"{name} service should run `steward processor NAME`, runs {processor_argv}"
+        assert processor_argv[1] in PROCESSORS, \
+            f"processor {processor_argv[1]!r} is not registered (known: {sorted(PROCESSORS)})"
 
 
 def test_servers_listen_on_all_interfaces(services):
@@ -315,8 +318,9 @@ def test_api_is_a_single_writer_with_a_volume_at_its_data_dir(compose, services)
         f"api's {data_dir} should be a declared named volume, is {kind} {source!r}"
 
 
-def test_processor_is_scalable(services):
-    processor = services["processor"]
+@pytest.mark.parametrize("name", PROCESSOR_SERVICES)
+def test_processor_is_scalable(services, name):
+    processor = services[name]
     assert "container_name" not in processor, \
         "processor has a container_name, so `--scale processor=N` would fail"
     assert not processor.get("ports"), \
