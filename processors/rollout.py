@@ -50,6 +50,8 @@ class State:
     unclaimed: dict[str, deque[tuple[VersionSamples, str, int]]] = field(default_factory=dict)
     answers: dict[str, tuple[bool, str]] = field(default_factory=dict)
     """Gate answers by proposal id: (allowed, reasons)."""
+    by_model: dict[str, list[str]] = field(default_factory=dict)
+    """Rollout ids per model: a sample looks at its model's rollouts only."""
 
 
 class Rollouts:
@@ -113,6 +115,7 @@ class Rollouts:
         r = M.Rollout(spec=spec, anchor=spec.declared_at)
         r.touch(src.topic, src.offset)
         state.rollouts[spec.rollout_id] = r
+        state.by_model.setdefault(spec.model, []).append(spec.rollout_id)
         for s, topic, offset in state.unclaimed.get(spec.model, ()):
             before = len(r.samples)
             r.add(s)
@@ -127,8 +130,9 @@ class Rollouts:
         while buf and buf[0][0].end < horizon:
             buf.popleft()
         events = []
-        for r in state.rollouts.values():
-            if r.spec.model != s.model or r.phase in M.TERMINAL:
+        for rid in state.by_model.get(s.model, ()):
+            r = state.rollouts[rid]
+            if r.phase in M.TERMINAL:
                 continue
             before = len(r.samples)
             r.add(s)

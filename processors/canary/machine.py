@@ -61,6 +61,8 @@ class Rollout:
     passed_sites: set[str] = field(default_factory=set)
     samples: list[VersionSamples] = field(default_factory=list)
     watermark: datetime | None = None
+    """Latest bucket start seen: an interval closes once a bucket starts past its end
+    plus grace (a bucket ending at the end does not close it: its peers may follow)."""
     pending: Pending | None = None
     reason: str = ""
     offsets: dict[str, int] = field(default_factory=dict)
@@ -78,7 +80,7 @@ class Rollout:
         if s.version in (self.spec.baseline_version, self.spec.canary_version) \
                 and s.site in self.spec.targets and s.start >= self.anchor:
             self.samples.append(s)
-            self.watermark = max(s.end, self.watermark or s.end)
+            self.watermark = max(s.start, self.watermark or s.start)
 
 
 def active_sites(spec: RolloutSpec, step: int) -> list[str]:
