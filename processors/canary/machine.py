@@ -209,6 +209,7 @@ def propose(r: Rollout, event_type: str, target: Phase, run: AnalysisRun | None,
     if run is not None:
         j = run.judgement
         evidence["rollout"].update(run_id=run.run_id, verdict=j.verdict, score=j.score)
+        evidence["canary"] = {"verdict": j.verdict, "score": j.score, "run_id": run.run_id}
         evidence["metrics"] = {m.metric: {"result": m.result, "effect": m.effect}
                                for m in j.measurements}
     step = spec.steps[next_step] if next_step is not None else None
