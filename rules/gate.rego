@@ -18,6 +18,8 @@ known_types := {
 	"steward.model.rolled_back",
 	"steward.retrain.requested",
 	"steward.route.changed",
+	"steward.rollout.step_advanced",
+	"steward.rollout.paused",
 }
 
 policies := {

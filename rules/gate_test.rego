@@ -72,3 +72,15 @@ cases["allow: route change governed by hardware, residency"] := {
 	"rule": "rules",
 	"equals": ["hardware", "residency"],
 }
+
+cases["allow: a rollout's step advance and pause are known, governed by no policy yet"] := {
+	"input": {"action": {"type": "steward.rollout.step_advanced", "model": "fraud-detector"}},
+	"rule": "decision",
+	"equals": {"allow": true, "deny": [], "rules": []},
+}
+
+cases["allow: a paused rollout is the safe move"] := {
+	"input": {"action": {"type": "steward.rollout.paused"}},
+	"rule": "decision",
+	"equals": {"allow": true, "deny": [], "rules": []},
+}
