@@ -27,8 +27,9 @@ def site_window(site: str) -> list[dict]:
 
 
 def test_two_members_of_one_group_judge_each_site_once(kafka, start_collector, start_runner,
-                                                       topic_reader, wait):
+                                                       start_gate, topic_reader, wait):
     group = f"{kafka.topic_prefix}canary"
+    start_gate()  # the rollbacks they propose pass the governance gate
     a = start_runner(CanaryLatency([SPEC]), group=group)
     b = start_runner(CanaryLatency([SPEC]), group=group)
     wait(lambda: a.assigned and b.assigned and len(a.assigned | b.assigned) == 16
