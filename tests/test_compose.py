@@ -415,3 +415,25 @@ def test_dockerignore_keeps_local_state_out():
         assert needed in patterns, f".dockerignore should exclude {needed}"
     assert not patterns & {"pyproject.toml", "steward", "api", "collector", "processors"}, \
         ".dockerignore excludes files `pip install .` needs"
+
+
+def test_the_observability_and_policy_services(services):
+    """OPA serves rules/, Prometheus scrapes with the shipped config and alert rules, Grafana
+    gets the provisioned datasource and dashboards; each has a healthcheck."""
+    for name in ("opa", "prometheus", "grafana"):
+        assert name in services, f"docker-compose.yml lacks {name}"
+        assert services[name].get("healthcheck"), f"{name} has no healthcheck"
+    binds = {name: {src.lstrip("./"): dst for kind, src, dst in volumes_of(services[name])
+                    if kind == "bind"} for name in ("opa", "prometheus", "grafana")}
+    assert binds["opa"]["rules"] == "/rules"
+    config = option_value(services["prometheus"]["command"], "--config.file")
+    assert config == binds["prometheus"]["dashboards/prometheus"] + "/prometheus.yml"
+    alerts = (Path(config).parent / "../alerts").resolve(strict=False)
+    assert str(alerts) == binds["prometheus"]["dashboards/alerts"]
+    assert binds["grafana"]["dashboards/provisioning"] == "/etc/grafana/provisioning"
+    provider = yaml.safe_load((REPO / "dashboards/provisioning/dashboards/steward.yml")
+                              .read_text())["providers"][0]["options"]["path"]
+    assert binds["grafana"]["dashboards/json"] == provider
+    gate = services["governance-gate"]
+    assert gate["environment"]["STEWARD_GOVERNANCE__OPA_URL"] == "http://opa:8181"
+    assert gate["depends_on"]["opa"]["condition"] == "service_healthy"
