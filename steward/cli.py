@@ -13,6 +13,7 @@ import typer
 from steward import logs
 from steward.audit_cli import audit_app, policy_backtest
 from steward.policy_cli import policy_check, policy_eval, policy_test
+from steward.rollout_cli import rollout_app
 from steward.webhooks.cli import webhooks_app
 
 app = typer.Typer(help="Steward: telemetry in, governed actions out.", no_args_is_help=True,
@@ -26,6 +27,7 @@ reference_app = typer.Typer(help="Reference datasets that drift is measured agai
 app.add_typer(reference_app, name="reference")
 app.add_typer(audit_app, name="audit")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(rollout_app, name="rollout")
 policy_app = typer.Typer(help="Governance policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 policy_app.command("backtest")(policy_backtest)
