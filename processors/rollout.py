@@ -26,6 +26,7 @@ from typing import Any
 from cloudevents.core.v1.event import CloudEvent
 from pydantic import BaseModel, ConfigDict, Field
 
+from processors.canary import autostart as A
 from processors.canary import machine as M
 from steward import topics as T
 from steward.schema import EventType
@@ -42,6 +43,12 @@ class RolloutSettings(BaseModel):
     unclaimed_s: int = Field(900, ge=0)
     """How long samples of a model with no open rollout are kept, in event time (for a
     declaration read after its first samples)."""
+    templates: dict[str, A.RolloutTemplate] = Field(default_factory=dict)
+    """Per model: how a version registered for a retraining request is rolled out
+    (`processors/canary/autostart.py`); a model without one starts nothing by itself."""
+    retrain_wait_s: int = Field(7 * 24 * 3600, ge=0)
+    """How long a retraining request waits for its version (and a version for its
+    request) before it is forgotten."""
 
 
 @dataclass
@@ -52,6 +59,9 @@ class State:
     """Gate answers by proposal id: (allowed, reasons)."""
     by_model: dict[str, list[str]] = field(default_factory=dict)
     """Rollout ids per model: a sample looks at its model's rollouts only."""
+    loop: A.Loop = field(default_factory=A.Loop)
+    promoted: dict[str, list[datetime]] = field(default_factory=dict)
+    """Per model, when its promotions were let out: the quota policy's count."""
 
 
 class Rollouts:
@@ -71,6 +81,8 @@ class Rollouts:
                 continue
             for topic, offset in r.offsets.items():
                 low[topic] = min(offset, low.get(topic, offset))
+        for topic, offset in A.hold(state.loop).items():
+            low[topic] = min(offset, low.get(topic, offset))
         return low
 
     def step(self, state: State, record: Any, now: datetime,
@@ -88,6 +100,7 @@ class Rollouts:
     def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
         """Close intervals that went quiet (every site silent): wall clock, one interval
         past end plus grace."""
+        A.expire(state.loop, now, self.settings.retrain_wait_s)
         events = []
         for r in state.rollouts.values():
             events += self._drive(state, r, now)
@@ -96,6 +109,8 @@ class Rollouts:
     def _message(self, state: State, msg: RolloutMessage, src: Source) -> list[Any]:
         if msg.spec is not None:
             return self._declare(state, msg.spec, src)
+        if msg.registered is not None:
+            return self._registered(state, msg.registered, src)
         cmd: RolloutCommand = msg.command  # type: ignore[assignment]
         r = state.rollouts.get(cmd.rollout_id)
         if r is None or r.phase in M.TERMINAL:
@@ -123,6 +138,39 @@ class Rollouts:
                 r.touch(topic, offset)
         return self._drive(state, r)
 
+    def _registered(self, state: State, v: Any, src: Source) -> list[Any]:
+        if v.retrain_trigger_id is None:
+            return []
+        state.loop.registered.setdefault(v.retrain_trigger_id, (v, src.topic, src.offset))
+        made = A.pair(state.loop, v.retrain_trigger_id, self.settings.templates)
+        return [made] if made is not None else []
+
+    def _loop(self, state: State, event: CloudEvent, data: dict[str, Any],
+              src: Source) -> list[Any] | None:
+        """Answers that close the loop: an allowed retraining request waits for its
+        version; an allowed rollout start declares the rollout. None: not one of them."""
+        kind = event.get_type()
+        if kind == EventType.RETRAIN_REQUESTED:
+            retrain = A.retrain_of(data, _time(event), src.topic, src.offset)
+            if retrain is None or retrain.trigger_id in state.loop.retrains:
+                return []
+            state.loop.retrains[retrain.trigger_id] = retrain
+            made = A.pair(state.loop, retrain.trigger_id, self.settings.templates)
+            return [made] if made is not None else []
+        if kind == EventType.MODEL_PROMOTED:
+            at, times = _time(event), state.promoted.setdefault(str(data.get("model")), [])
+            times[:] = [t for t in times if at - t < timedelta(days=1)] + [at]
+            return None
+        if kind == EventType.ROLLOUT_STARTED:
+            A.settle(state.loop, str(data.get("retrain_trigger_id")))
+            return self._declare(state, RolloutSpec.model_validate(data["spec"]), src)
+        proposal = data.get("proposal")
+        if kind == EventType.ACTION_DENIED and data.get("proposal_type") == \
+                EventType.ROLLOUT_STARTED and isinstance(proposal, dict):
+            A.settle(state.loop, str(proposal.get("retrain_trigger_id")))
+            return []
+        return None
+
     def _samples(self, state: State, s: VersionSamples, src: Source) -> list[Any]:
         buf = state.unclaimed.setdefault(s.model, deque())
         buf.append((s, src.topic, src.offset))
@@ -146,6 +194,9 @@ class Rollouts:
         kind, data = event.get_type(), event.get_data()
         if not isinstance(data, dict):
             return []
+        closed = self._loop(state, event, data, src)
+        if closed is not None:
+            return closed
         if kind in ACTION_TYPES and "rollout_id" in data:
             rid, answer = data["rollout_id"], (event.get_id(), True, "")
         elif kind == EventType.ACTION_DENIED and isinstance(data.get("proposal"), dict) \
@@ -164,6 +215,9 @@ class Rollouts:
     def _drive(self, state: State, r: M.Rollout, now: datetime | None = None) -> list[Any]:
         """Settle answered proposals and judge closed intervals, until neither moves."""
         out: list[Any] = []
+        since = (r.watermark or r.anchor) - timedelta(days=1)
+        r.context = {"counts": {"promotions_24h": sum(
+            since <= t for t in state.promoted.get(r.spec.model, ()))}}
         while True:
             if r.pending is not None:
                 answer = state.answers.get(r.pending.proposal_id)
@@ -177,3 +231,8 @@ class Rollouts:
             out += made
             if not made:
                 return out
+
+
+def _time(event: CloudEvent) -> datetime:
+    t = event.get_time()
+    return t if isinstance(t, datetime) else datetime.fromisoformat(str(t))

@@ -20,6 +20,7 @@ known_types := {
 	"steward.route.changed",
 	"steward.rollout.step_advanced",
 	"steward.rollout.paused",
+	"steward.rollout.started",
 }
 
 policies := {

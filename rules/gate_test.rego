@@ -84,3 +84,9 @@ cases["allow: a paused rollout is the safe move"] := {
 	"rule": "decision",
 	"equals": {"allow": true, "deny": [], "rules": []},
 }
+
+cases["allow: a rollout started for a retrained version is known, governed by no policy yet"] := {
+	"input": {"action": {"type": "steward.rollout.started", "model": "fraud-detector", "version": "1.5.0"}},
+	"rule": "decision",
+	"equals": {"allow": true, "deny": [], "rules": []},
+}

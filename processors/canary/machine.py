@@ -67,6 +67,9 @@ class Rollout:
     reason: str = ""
     offsets: dict[str, int] = field(default_factory=dict)
     proposals: list[str] = field(default_factory=list)
+    context: dict[str, Any] = field(default_factory=dict)
+    """Evidence the processor knows and the rollout does not (e.g. the model's promotions
+    in the last 24 h), merged into every proposal's."""
 
     @property
     def interval(self) -> timedelta:
@@ -203,7 +206,7 @@ def propose(r: Rollout, event_type: str, target: Phase, run: AnalysisRun | None,
     rollback = target in ("rolled_back", "aborted")
     sites = list(spec.targets) if rollback else active_sites(
         spec, next_step if next_step is not None else r.step)
-    evidence: dict[str, Any] = {"rollout": {
+    evidence: dict[str, Any] = {**spec.evidence, **r.context, "rollout": {
         "step": r.step, "steps": len(spec.steps), "failures": r.failures,
         "consecutive_failures": r.consecutive_failures, "inconclusive": r.inconclusive}}
     if run is not None:
@@ -217,7 +220,9 @@ def propose(r: Rollout, event_type: str, target: Phase, run: AnalysisRun | None,
         rollout_id=spec.rollout_id, model=spec.model, baseline_version=spec.baseline_version,
         canary_version=spec.canary_version, version=spec.canary_version, phase=target,
         step=r.step, next_step=next_step, traffic_pct=step.traffic_pct if step else None,
-        sites=sites, reason=reason, run=run, team=spec.team, evidence=evidence)
+        sites=sites, reason=reason, run=run, team=spec.team, evidence=evidence,
+        target=spec.target, artifact=spec.artifact, retrain_trigger_id=spec.retrain_trigger_id,
+        drift_verdict_ids=spec.drift_verdict_ids)
     facts = (spec.rollout_id, r.step, run.index) if run is not None else (spec.rollout_id,
                                                                           "abort")
     event = make_event(event_type, source=SOURCE, subject=f"{spec.model}/{spec.rollout_id}",

@@ -42,6 +42,7 @@ class EventType:
     BUDGET_FORECAST = "steward.budget.forecast_exceeded"
     ROLLOUT_STEP_ADVANCED = "steward.rollout.step_advanced"
     ROLLOUT_PAUSED = "steward.rollout.paused"
+    ROLLOUT_STARTED = "steward.rollout.started"
 
 
 class Window(Frozen):

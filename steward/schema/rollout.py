@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from steward.schema.records import Frozen, Name
+from steward.schema.registered import ModelRegistered
 
 Direction = Literal["increase", "decrease", "either"]
 """Which change of the canary is bad: `increase` for latency, `decrease` for accuracy."""
@@ -104,6 +105,16 @@ class RolloutSpec(Frozen):
     interval's inference count (not joined with measured GPU usage)."""
     team: Name | None = None
     declared_at: AwareDatetime
+    evidence: dict[str, object] = Field(default_factory=dict)
+    """Carried into every proposal's evidence: what the promotion policy reads that no
+    canary run measures (`eval`, `model_card`, `cost.estimated_usd`)."""
+    target: dict[str, object] | None = None
+    """Where the canary serves (region, tier, accelerator): residency and hardware."""
+    artifact: dict[str, object] | None = None
+    retrain_trigger_id: str | None = None
+    """Lineage: the retraining request this rollout answers (started automatically)."""
+    drift_verdict_ids: list[str] = Field(default_factory=list)
+    """Lineage: the drift verdicts behind that request."""
 
     model_config = {"populate_by_name": True}
 
@@ -135,24 +146,51 @@ class RolloutCommand(Frozen):
 
 
 class RolloutMessage(Frozen):
-    """A record on the rollouts topic: a declaration or a command, exactly one."""
+    """A record on the rollouts topic: a declaration, a command or a registered version,
+    exactly one."""
 
     schema_: Literal["steward.rollout.message.v1"] = Field("steward.rollout.message.v1",
                                                            alias="schema")
     spec: RolloutSpec | None = None
     command: RolloutCommand | None = None
+    registered: ModelRegistered | None = None
 
     @model_validator(mode="after")
     def _one(self) -> RolloutMessage:
-        if (self.spec is None) == (self.command is None):
-            raise ValueError("a rollout message holds exactly one of spec, command")
+        if sum(x is not None for x in (self.spec, self.command, self.registered)) != 1:
+            raise ValueError("a rollout message holds exactly one of spec, command, "
+                             "registered")
         return self
 
     model_config = {"populate_by_name": True}
 
     @property
     def model(self) -> str:
-        return (self.spec or self.command).model  # type: ignore[union-attr]
+        return (self.spec or self.command or self.registered).model  # type: ignore[union-attr]
+
+
+class RolloutStarted(Frozen):
+    """Data of `steward.rollout.started`: a rollout proposed for a registered version
+    that answers a retraining request; the gate's allowed action declares it."""
+
+    schema_: Literal["steward.rollout.started.v1"] = Field("steward.rollout.started.v1",
+                                                           alias="schema")
+    rollout_id: Name
+    model: Name
+    version: Name
+    baseline_version: Name
+    canary_version: Name
+    sites: list[Name]
+    team: Name | None = None
+    target: dict[str, object] | None = None
+    artifact: dict[str, object] | None = None
+    retrain_trigger_id: str
+    drift_verdict_ids: list[str]
+    reason: str
+    spec: RolloutSpec
+    evidence: dict[str, object] = Field(default_factory=dict)
+
+    model_config = {"populate_by_name": True}
 
 
 class VersionSamples(Frozen):
@@ -258,5 +296,9 @@ class RolloutAction(Frozen):
     """The analysis run behind it (None for a human's abort)."""
     team: Name | None = None
     evidence: dict[str, object] = Field(default_factory=dict)
+    target: dict[str, object] | None = None
+    artifact: dict[str, object] | None = None
+    retrain_trigger_id: str | None = None
+    drift_verdict_ids: list[str] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
