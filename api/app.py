@@ -16,6 +16,7 @@ from api.gpu import GpuCostGauges, GpuGauges, GpuStore
 from api.references import ReferenceStore
 from api.routers import audit, cost, drift, events, gpu, health, inferences, metrics, references
 from api.routers import webhooks as webhooks_router
+from api.routers.models import router as models_router
 from api.routers.rollouts import router as rollouts_router
 from api.store import Store
 from api.verdicts import DriftGauges, VerdictStore
@@ -64,4 +65,5 @@ def create_app(store: Store, registry: CollectorRegistry,
         app.include_router(router)
     app.include_router(webhooks_router.router)
     app.include_router(rollouts_router)
+    app.include_router(models_router)
     return app

@@ -62,3 +62,18 @@ def test_history_from_stored_actions(app):
     assert body["phase"] == "running"
     assert body["events"][0]["decisionid"].startswith("d-")
     assert TestClient(app).get("/rollouts/nope").status_code == 404
+
+
+def test_a_registered_version_goes_on_the_rollouts_topic(app):
+    sent = []
+    app.state.publish = sent.extend
+    client = TestClient(app)
+    r = client.post("/models/fraud/versions", json={
+        "version": "2.0", "retrain_trigger_id": "t1", "eval": {"auc": 0.95},
+        "model_card": True})
+    assert r.status_code == 202 and r.json()["retrain_trigger_id"] == "t1"
+    (out,) = sent
+    assert out.topic == "steward.rollouts.v1" and out.key == b"fraud"
+    (msg,) = decode_batch(out.value, RolloutMessage).items
+    assert msg.registered.version == "2.0" and msg.registered.eval == {"auc": 0.95}
+    assert client.post("/models/fraud/versions", json={"eval": {}}).status_code == 400
