@@ -44,7 +44,16 @@ def denial_of(store: Store, proposal_id: str) -> dict[str, Any] | None:
 def evidence(proposal_type: str | None, data: dict[str, Any],
              verdicts: VerdictStore) -> dict[str, Any]:
     """What the proposing processor judged: drift verdicts (with their windows and
-    per-column stats) for a retraining request, the canary window for a rollback."""
+    per-column stats) for a retraining request, the canary window for a rollback; for an
+    action of a rollout started by the closed loop, the drift verdicts behind the
+    retraining request it answers, the request's id and the analysis run."""
+    if isinstance(data.get("retrain_trigger_id"), str):
+        ids = [i for i in data.get("drift_verdict_ids") or [] if isinstance(i, str)]
+        got = {i: verdicts.get(i) for i in ids}
+        return {"kind": "loop", "verdicts": [v for v in got.values() if v is not None],
+                "missing_verdicts": [i for i, v in got.items() if v is None],
+                "canary": data.get("run"), "retrain_trigger_id": data["retrain_trigger_id"],
+                "rollout_id": data.get("rollout_id")}
     if proposal_type == EventType.RETRAIN_REQUESTED:
         ids = [w.get("verdict_id") for w in data.get("windows", []) if isinstance(w, dict)]
         found = {i: verdicts.get(i) for i in ids if isinstance(i, str)}

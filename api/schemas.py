@@ -63,13 +63,16 @@ class Evidence(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["drift", "canary", "none"]
+    kind: Literal["drift", "canary", "loop", "none"]
     verdicts: list[dict[str, Any]] = Field(
         description="drift verdicts named by the action: window, rows, per-column stats")
     missing_verdicts: list[str] = Field(
         description="verdict ids (drift) or fields (canary) the store does not have")
     canary: dict[str, Any] | None = Field(
         description="a rollback's window, baseline and canary stats, ratio and threshold")
+    retrain_trigger_id: str | None = Field(
+        None, description="loop: the retraining request a rollout's action answers")
+    rollout_id: str | None = Field(None, description="loop: the rollout behind the action")
 
 
 class ActionLineage(BaseModel):

@@ -125,7 +125,7 @@ def test_an_allowed_retrain_leads_back_to_its_decision_and_drift_verdicts(world)
     assert got["denial"] is None
     assert got["evidence"] == {
         "kind": "drift", "missing_verdicts": [], "canary": None,
-        "verdicts": [v.model_dump(mode="json", by_alias=True) for v in fraud]}
+        "retrain_trigger_id": None, "rollout_id": None, "verdicts": [v.model_dump(mode="json", by_alias=True) for v in fraud]}
     assert got["evidence"]["verdicts"][0]["evidently"]["columns"][0]["score"] == 0.001
     assert got["complete"] is True
 
@@ -201,3 +201,18 @@ def test_every_audit_route_needs_the_admin_scope(world):
         assert (none.status_code, none.json()["code"]) == (401, "missing_token")
         assert (reader.status_code, reader.json()["code"]) == (403, "missing_scope")
         assert admin.status_code == 200, (path, admin.text)
+
+
+def test_a_loop_rollouts_action_reaches_back_to_its_drift_verdicts():
+    from api.audit import evidence
+
+    class Verdicts:
+        def get(self, i: str) -> dict[str, Any] | None:
+            return {"id": i} if i == "v1" else None
+
+    data = {"rollout_id": "fraud-2.0-x", "retrain_trigger_id": "t1",
+            "drift_verdict_ids": ["v1", "v2"], "run": {"run_id": "r"}}
+    got = evidence(EventType.MODEL_PROMOTED, data, Verdicts())  # type: ignore[arg-type]
+    assert got == {"kind": "loop", "verdicts": [{"id": "v1"}], "missing_verdicts": ["v2"],
+                   "canary": {"run_id": "r"}, "retrain_trigger_id": "t1",
+                   "rollout_id": "fraud-2.0-x"}
