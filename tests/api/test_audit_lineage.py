@@ -125,7 +125,8 @@ def test_an_allowed_retrain_leads_back_to_its_decision_and_drift_verdicts(world)
     assert got["denial"] is None
     assert got["evidence"] == {
         "kind": "drift", "missing_verdicts": [], "canary": None,
-        "retrain_trigger_id": None, "rollout_id": None, "verdicts": [v.model_dump(mode="json", by_alias=True) for v in fraud]}
+        "retrain_trigger_id": None, "rollout_id": None,
+        "verdicts": [v.model_dump(mode="json", by_alias=True) for v in fraud]}
     assert got["evidence"]["verdicts"][0]["evidently"]["columns"][0]["score"] == 0.001
     assert got["complete"] is True
 
