@@ -52,13 +52,9 @@ class NewDelivery:
 
 
 @dataclass(frozen=True)
-class Delivery:
-    id: str
-    subscription_id: str
-    event_id: str
-    event_type: str
-    content_type: str
-    body: bytes
+class Delivery(NewDelivery):
+    """A queued delivery with its progress."""
+
     state: str
     attempts: int
     created_at: float
