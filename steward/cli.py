@@ -78,14 +78,16 @@ def up(
         if demo:
             demo_mod.register_reference(stack.api_url)
             cfg = demo_mod.DemoConfig(collector_url=stack.collector_url,
-                                      agent_url=stack.agent_url)
+                                      agent_url=stack.agent_url, api_url=stack.api_url)
             threading.Thread(target=demo_mod.run, args=(cfg, stop), daemon=True,
                              name="demo").start()
             typer.echo(f"Demo fleet running. Watch for a rollback of {demo_mod.MODEL} "
                        f"{demo_mod.CANARY} and a retraining request for {demo_mod.BASELINE} "
                        f"(drift at {demo_mod.DRIFT_SITE}, which sends feature profiles "
                        f"through an edge agent at {stack.agent_url}: "
-                       f"curl '{stack.api_url}/drift?site={demo_mod.DRIFT_SITE}'); "
+                       f"curl '{stack.api_url}/drift?site={demo_mod.DRIFT_SITE}'), then "
+                       f"the retrained {demo_mod.RETRAINED} registered for it, canaried at "
+                       f"{demo_mod.ROLLOUT_SITE} and promoted; "
                        "Ctrl-C stops everything.")
         stack.watch_events(stop)
     finally:
@@ -167,13 +169,16 @@ def demo_cmd(
     "http://127.0.0.1:4318",
     duration: Annotated[float, typer.Option(help="Seconds to run (0: until Ctrl-C).")] = 0.0,
     rate: Annotated[int, typer.Option(help="Cloud inferences per second.")] = 60,
+    api_url: Annotated[str | None, typer.Option(
+        help="Steward API: register the retrained version once retraining is requested "
+             "(needs the demo's rollout template in the rollout processor).")] = None,
 ) -> None:
     """Send a simulated fleet's traffic (edge and cloud, with a regressing canary)."""
     from steward import demo as demo_mod
 
     logs.setup("demo")
     sent = demo_mod.run(demo_mod.DemoConfig(collector_url=collector_url, duration_s=duration,
-                                            rate=rate))
+                                            rate=rate, api_url=api_url))
     typer.echo(json.dumps(sent))
 
 

@@ -9,6 +9,14 @@ drift (warmer, larger amounts), so the drift judge flags its windows and the tri
 asks for retraining once. Given an edge agent (`agent_url`, as `steward up --demo`
 starts one in profile mode), the drifting site posts to it instead of the collector,
 and its windows reach the judge as feature profiles.
+
+Given the API (`api_url`), the demo closes the loop: once the retraining request is
+stored (it passed the gate onto the actions topic), it registers the retrained version
+`RETRAINED` with its evaluation metrics and model card (`POST /models/{model}/versions`)
+and serves it on half of `ROLLOUT_SITE`'s traffic; the `rollout` processor starts a
+canary rollout of it from the template in `DEMO_DRIFT_ENV`, which is promoted once its
+runs pass and the gate's promotion policy allows it. The regressing 1.5.0 canary is the
+bad one, rolled back.
 """
 
 from __future__ import annotations
@@ -43,11 +51,29 @@ REGION = "eu-west-1"
 EDGE_SITES = ("factory-berlin", "shop-lyon")
 BOUNDS = [5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 125, 150, 200, 250, 300, 400, 500, 1000]
 DRIFT_SITE = "factory-berlin"
+RETRAINED = "1.4.1"
+ROLLOUT_SITE = "shop-lyon"
+"""Where the retrained version is canaried: a site whose records reach the collector raw
+(the drift site's agent sends profiles of the baseline, not the records a judge needs)."""
+ROLLOUT_TEMPLATE = {
+    "targets": [ROLLOUT_SITE], "tier": "edge", "steps": [{"sites": 1}], "interval_s": 10,
+    "grace_s": 2, "team": "risk", "estimated_usd": 25.0,
+    "metrics": [{"name": "latency_ms", "critical": True, "tolerance": 0.2, "min_samples": 20}],
+    "limits": {"consecutive_successes": 2},
+    "target": {"region": "eu-west-1", "tier": "edge", "accelerator": "jetson-orin-nano",
+               "memory_gb": 8}}
+"""How the demo's retrained versions are rolled out (`STEWARD_ROLLOUTS__TEMPLATES`)."""
+REGISTRATION = {"version": RETRAINED, "model_card": True,
+                "eval": {"auc": 0.95, "recall": 0.86, "latency_p95_ms": 31.0},
+                "artifact": {"format": "onnx", "quantisation": "int8", "memory_gb": 2}}
+"""What the demo's training pipeline reports for the retrained version: the promotion,
+hardware and budget policies read it."""
 DEMO_DRIFT_ENV = {"STEWARD_DRIFT__WINDOW_S": "10", "STEWARD_DRIFT__GRACE_S": "2",
                   "STEWARD_DRIFT__MIN_ROWS": "50", "STEWARD_RETRAIN__K": "2",
                   "STEWARD_RETRAIN__M": "3",
                   "STEWARD_RETRAIN__TARGETS": json.dumps({MODEL: {
-                      "team": "risk", "region": "eu-central-1", "estimated_usd": 40.0}})}
+                      "team": "risk", "region": "eu-central-1", "estimated_usd": 40.0}}),
+                  "STEWARD_ROLLOUTS__TEMPLATES": json.dumps({MODEL: ROLLOUT_TEMPLATE})}
 """Small windows and a quick trigger, so the demo shows a retrain request within a minute;
 the request names its team, training region and cost, which the governance gate's
 policies (rules/) check before it is emitted."""
@@ -76,6 +102,8 @@ class DemoConfig:
     agent_url: str | None = None
     """An edge agent's local endpoint: `agent_sites` post their records there."""
     agent_sites: tuple[str, ...] = (DRIFT_SITE,)
+    api_url: str | None = None
+    """The API: once a retraining request is stored, register `RETRAINED` and serve it."""
 
 
 def _kv(key: str, value: str) -> KeyValue:
@@ -133,6 +161,7 @@ class Fleet:
         self.rng = random.Random(cfg.seed)
         self.started = time.monotonic()
         self.sent = {"inference_records": 0, "otlp_points": 0, "requests": 0}
+        self.retrained = False
 
     def canary_latency(self) -> float:
         slow = time.monotonic() - self.started >= self.cfg.regress_after_s
@@ -156,10 +185,27 @@ class Fleet:
             self._post_json("/v1/inferences", {"records": records}, via)
             self.sent["inference_records"] += len(records)
 
+    def register_retrained(self, api: httpx.Client) -> None:
+        """Once the retraining request is stored, register the retrained version for it
+        (the training pipeline's part) and start serving it at `ROLLOUT_SITE`."""
+        if self.retrained:
+            return
+        found = api.get("/events", params={"type": "steward.retrain.requested",
+                                           "limit": 1}).json()["events"]
+        if not found:
+            return
+        trigger = found[0]["data"]["trigger_id"]
+        api.post(f"/models/{MODEL}/versions",
+                 json={**REGISTRATION, "retrain_trigger_id": trigger}).raise_for_status()
+        self.retrained = True
+        log.info("demo: registered %s %s for retraining request %s; serving it on half of "
+                 "%s's traffic", MODEL, RETRAINED, trigger, ROLLOUT_SITE)
+
     def _edge_record(self, site: str, i: int) -> dict:
         drifting = site == DRIFT_SITE and \
             time.monotonic() - self.started >= self.cfg.drift_after_s
-        return {"model": MODEL, "version": BASELINE, "site": site, "tier": "edge",
+        version = RETRAINED if self.retrained and site == ROLLOUT_SITE and i % 2 else BASELINE
+        return {"model": MODEL, "version": version, "site": site, "tier": "edge",
                 "node": f"{site}-n{i % 3}", "ts": datetime.now(UTC).isoformat(),
                 "latency_ms": round(self.rng.lognormvariate(2.0, 0.3), 3),
                 "features": edge_features(self.rng, drifting),
@@ -182,7 +228,8 @@ class Fleet:
 def run(cfg: DemoConfig, stop: object | None = None) -> dict[str, int]:
     """Send traffic once a second until `duration_s` passes or `stop` (an Event) is set."""
     with httpx.Client(base_url=cfg.collector_url, timeout=10.0) as client, \
-            httpx.Client(base_url=cfg.agent_url or cfg.collector_url, timeout=10.0) as agent:
+            httpx.Client(base_url=cfg.agent_url or cfg.collector_url, timeout=10.0) as agent, \
+            httpx.Client(base_url=cfg.api_url or cfg.collector_url, timeout=10.0) as api:
         fleet = Fleet(cfg, client, agent if cfg.agent_url else None)
         log.info("demo fleet sending to %s: %d cloud inferences/s, edge sites %s; canary %s "
                  "regresses after %.0fs", cfg.collector_url, cfg.rate, ", ".join(EDGE_SITES),
@@ -196,8 +243,10 @@ def run(cfg: DemoConfig, stop: object | None = None) -> dict[str, int]:
                 break
             try:
                 fleet.second()
+                if cfg.api_url:
+                    fleet.register_retrained(api)
             except httpx.HTTPError as exc:
-                log.warning("collector or edge agent unreachable (%s); retrying", exc)
+                log.warning("collector, edge agent or API unreachable (%s); retrying", exc)
             tick += 1.0
             elapsed = time.monotonic() - fleet.started
             if int(elapsed) % 10 == 0:

@@ -51,10 +51,17 @@ def test_up_demo_shows_a_rollback_then_stops_cleanly(tmp_path: Path):
         assert any("subject=fraud-detector/eu-west-1" in line for line in lines)
         lines += _read_until(proc, "drift at factory-berlin in", timeout_s=90)
         assert any("EVENT steward.retrain.requested" in line for line in lines)
+        # the demo registers the retrained version; its canary rollout starts (promoted
+        # some 30 s later: not waited for here, to keep this test quick)
+        lines += _read_until(proc, "EVENT steward.rollout.started", timeout_s=20)
         events = httpx.get(f"http://127.0.0.1:{api}/events").json()["events"]
         assert [e["data"]["canary_version"] for e in events
                 if e["type"] == "steward.model.rolled_back"] == ["1.5.0"]
         (retrain,) = [e for e in events if e["type"] == "steward.retrain.requested"]
+        (started,) = [e for e in events if e["type"] == "steward.rollout.started"]
+        assert started["data"]["retrain_trigger_id"] == retrain["data"]["trigger_id"]
+        assert (started["data"]["baseline_version"], started["data"]["canary_version"]) == \
+            ("1.4.0", "1.4.1")
         assert retrain["data"]["sites"] == ["factory-berlin"]
         assert "temperature" in retrain["data"]["drifted_columns"]
         drifted = httpx.get(f"http://127.0.0.1:{api}/drift",  # its edge agent sends profiles
