@@ -188,9 +188,11 @@ class DriftJudge:
                                "fetch the profile spec again")
 
     def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
-        if state.panes is not None:
-            state.panes.forget(now - timedelta(seconds=self.spec.window_s + self.spec.grace_s))
-        return state, self._verdicts(state, state.windows.close_quiet(now))
+        emits = self._verdicts(state, state.windows.close_quiet(now))
+        if state.panes is not None:  # after closing: a key quiet this long needs no pane
+            state.panes.forget(state.windows.last_seen, now,
+                               self.spec.window_s + self.spec.grace_s)
+        return state, emits
 
     def _windows(self, state: State, closed: list[Any]) -> list[tuple[Any, Window, Rows]]:
         """Closed panes as the windows to judge: each pane (tumbling), or the sliding

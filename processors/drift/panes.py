@@ -49,9 +49,13 @@ class Panes:
             held.popleft()
         return list(held)
 
-    def forget(self, before: datetime) -> None:
-        """Drop keys whose latest pane ended before `before` (no window needs them)."""
-        for key in [k for k, held in self.recent.items() if not held or held[-1].end < before]:
+    def forget(self, last_seen: dict[Hashable, datetime], now: datetime,
+               quiet_s: float) -> None:
+        """Drop the panes of keys that sent nothing for `quiet_s` of wall-clock time
+        (`last_seen`: when each key's last record arrived). Event time is not used: in a
+        replay or a backfill it runs far behind the clock, and the panes are still needed."""
+        quiet = timedelta(seconds=quiet_s)
+        for key in [k for k in self.recent if now - last_seen.get(k, now) >= quiet]:
             del self.recent[key]
 
     def hold(self) -> dict[str, int]:

@@ -15,7 +15,7 @@ from steward.errors import InvalidInput
 from steward.profile_spec import spec_from_reference
 from steward.profiles import ProfileBuilder
 from steward.schema import InferenceRecord
-from steward.stream import run_steps
+from steward.stream import Source, run_steps
 
 T0 = datetime(2026, 11, 23, tzinfo=UTC)
 RNG = np.random.default_rng(7)
@@ -183,3 +183,22 @@ def test_sliding_windows_merge_profiles_across_panes():
 def test_a_slide_must_divide_the_window():
     with pytest.raises(ValueError, match="divide"):
         DriftSpec(window_s=60, slide_s=25)
+
+
+def test_sliding_panes_survive_ticks_while_a_backfill_runs_behind_the_clock():
+    proc = DriftJudge(SLIDING.model_copy(update={"grace_s": 2.0}), lambda m, v: REF,
+                      EvidentlyJudge())
+    now = T0 + timedelta(hours=5)  # the records are five hours old
+    state = proc.initial_state()
+    emits = []
+    for rec in panes([30, 30, 30, 1]):
+        state, out = proc.step(state, rec, now, Source("list", 0, 0))
+        emits += out
+        state, out = proc.tick(state, now)  # a tick between every record
+        emits += out
+    assert [e.record.rows for e in emits] == [60]  # [-20, 40): panes 0 and 1
+    # quiet for a window plus grace of wall-clock time: the open panes close (windows of
+    # 90 and 61 rows), then the key's panes are forgotten
+    state, out = proc.tick(state, now + timedelta(seconds=63))
+    assert [e.record.rows for e in out] == [90, 61]
+    assert state.panes.recent == {}
