@@ -105,3 +105,17 @@ class Upstream:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "",
+             interval_s: float = 0.1) -> Any:
+    """Poll until `predicate` returns something truthy; fail with `what` after the timeout."""
+    import pytest
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    pytest.fail(f"timed out after {timeout_s}s waiting for {what or predicate}")

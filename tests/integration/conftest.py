@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,7 +37,7 @@ from steward.governance.facts import ApiCostFacts
 from steward.governance.gate import Gate
 from steward.governance.masking import mask
 from steward.settings import KafkaSettings
-from tests.support import Served
+from tests.support import Served, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -170,17 +169,6 @@ def start_api(start_runner: Callable[..., Runner], services: list[Any],
 @pytest.fixture
 def wait() -> Callable[..., Any]:
     return wait_for
-
-
-def wait_for(predicate: Callable[[], Any], timeout_s: float = 30.0, what: str = "") -> Any:
-    """Poll until `predicate` returns something truthy; fail with `what` after the timeout."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout_s}s waiting for {what or predicate}")
 
 
 def read_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from cloudevents.core.v1.event import CloudEvent
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
@@ -29,6 +27,7 @@ from steward.webhooks.outbox import Outbox
 from steward.webhooks.settings import DeliveryOptions
 from steward.webhooks.sink import WebhookSink
 from steward.webhooks.subscriptions import ApiSubscriptions
+from tests import support
 from tests.support import Seen, Upstream
 
 FAST = DeliveryOptions(backoff_base_s=0.05, backoff_max_s=0.2, max_attempts=50, poll_s=0.05,
@@ -143,10 +142,5 @@ def body_ids(receiver: Receiver) -> list[str]:
 
 
 def wait_for(predicate: Callable[[], Any], timeout_s: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout_s}s waiting for {what or predicate}")
+    """The shared poller, with this suite's shorter timeout and finer interval."""
+    return support.wait_for(predicate, timeout_s, what, interval_s=0.05)
