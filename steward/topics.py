@@ -16,9 +16,15 @@ from pydantic import BaseModel
 
 from steward.schema import FeatureProfile, GpuSample, InferenceRecord, MetricPoint
 from steward.schema.drift import DriftVerdict
+from steward.schema.fleet import FleetNode, FleetSighting
 from steward.schema.governance import Decision
 from steward.schema.gpu import PartitionUsage
-from steward.schema.rollout import RolloutMessage, VersionSamples
+from steward.schema.rollout import (
+    RolloutAnalysis,
+    RolloutMessage,
+    VersionSamples,
+    VersionUsage,
+)
 
 Payload = Literal["batch", "cloudevent", "deadletter"]
 
@@ -75,6 +81,27 @@ ROLLOUT_SAMPLES = Topic(
     "Per (model, version, site) buckets of inference telemetry with raw latencies; keyed by "
     "model so one rollout instance sees every site of a model.",
 )
+ROLLOUT_USAGE = Topic(
+    "steward.rollout.usage.v1", "model", 4, "batch", VersionUsage,
+    "GPU partition windows of model versions (cost, starved or oversubscribed), re-keyed by "
+    "model from the usage topic (keyed by team) so the rollout judge sees a model's GPUs.",
+)
+ROLLOUT_ANALYSIS = Topic(
+    "steward.rollout.analysis.v1", "model", 4, "batch", RolloutAnalysis,
+    "Every rollout analysis run with all its measurements, the ones that led to no action "
+    "too; keyed by model. The API stores them (history, Prometheus scores).",
+)
+FLEET_SIGHTINGS = Topic(
+    "steward.fleet.sightings.v1", "model", 4, "batch", FleetSighting,
+    "Per (model, version, site, node) buckets of inference telemetry; keyed by model and "
+    "partitioned like the actions topic, so one fleet instance sees a model's nodes and "
+    "the promotions and rollbacks that say what they should serve.",
+)
+FLEET_NODES = Topic(
+    "steward.fleet.nodes.v1", "model", 4, "batch", FleetNode,
+    "Fleet node snapshots (state, versions, hardware, spool backlog, expectation), emitted "
+    "on change; the API keeps the latest per node.",
+)
 PROPOSALS = Topic(
     "steward.events.proposals.v1", "model", 4, "cloudevent", None,
     "Actions processors propose (retrain, promote, roll back, route); the governance gate "
@@ -99,8 +126,9 @@ DEADLETTER = Topic(
 )
 
 ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES, DRIFT_VERDICTS, GPU_USAGE,
-                          ROLLOUTS, ROLLOUT_SAMPLES, PROPOSALS, DECISIONS, ACTIONS, ALERTS,
-                          DEADLETTER)
+                          ROLLOUTS, ROLLOUT_SAMPLES, ROLLOUT_USAGE, ROLLOUT_ANALYSIS,
+                          FLEET_SIGHTINGS, FLEET_NODES, PROPOSALS,
+                          DECISIONS, ACTIONS, ALERTS, DEADLETTER)
 TELEMETRY: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES)
 EVENTS: tuple[Topic, ...] = (ACTIONS, ALERTS)
 

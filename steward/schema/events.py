@@ -43,6 +43,7 @@ class EventType:
     ROLLOUT_STEP_ADVANCED = "steward.rollout.step_advanced"
     ROLLOUT_PAUSED = "steward.rollout.paused"
     ROLLOUT_STARTED = "steward.rollout.started"
+    FLEET_STRAGGLER = "steward.fleet.straggler"
 
 
 class Window(Frozen):

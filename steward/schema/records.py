@@ -57,6 +57,17 @@ class _Identified(Frozen):
         return data
 
 
+class Hardware(Frozen):
+    """What a node serves on, as far as its telemetry says (every field optional)."""
+
+    accelerator: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    """Card or device type, as the price catalogue names it (e.g. 'A100-80GB')."""
+    memory_bytes: Annotated[int, Field(ge=0)] | None = None
+    runtime: Annotated[str, StringConstraints(min_length=1, max_length=128)] | None = None
+    """Serving runtime, e.g. 'onnxruntime-1.18', 'tensorrt-10'."""
+    quantisation: Annotated[str, StringConstraints(min_length=1, max_length=32)] | None = None
+
+
 class InferenceRecord(_Identified):
     """One inference served by a model at a site (edge or cloud)."""
 
@@ -78,9 +89,25 @@ class InferenceRecord(_Identified):
     """Its features are also in a feature profile of its window (an edge agent sending
     both): drift judges use the profile and skip this record's features."""
     """Share of inferences this record stands for (1.0 = unsampled); keeps counts unbiased."""
+    hardware: Hardware | None = None
+    """The node's hardware profile (optional, added in v1 without a version bump: absent
+    means unknown); the fleet inventory shows the latest one reported."""
+    spillover_from: Name | None = None
+    """A cloud record only: the edge site whose request this was, served in the cloud
+    because the edge could not (overloaded, model missing, offline). Counted as
+    spillover in the edge/cloud split."""
+    agent_backlog: Annotated[int, Field(ge=0)] | None = None
+    """Set by the edge agent: records waiting in its spool when this one was spooled."""
 
     model_config = ConfigDict(populate_by_name=True)
     id_prefix = "inf"
+
+    @model_validator(mode="after")
+    def _spillover_is_cloud(self) -> InferenceRecord:
+        if self.spillover_from is not None and self.tier != "cloud":
+            raise ValueError("spillover_from is for cloud records (the edge site that "
+                             "spilled the request over)")
+        return self
 
 
 class Histogram(Frozen):

@@ -1,0 +1,116 @@
+"""Fleet sightings: inference records in, per (model, version, site, node) buckets out,
+keyed by model.
+
+Inference records are keyed by model/site, while a promotion or rollback names many sites
+of one model. Like `rollout-samples`, this stage repartitions: each closed bucket becomes
+one `FleetSighting` per (node, version, tier) on the fleet sightings topic, keyed by model
+and partitioned like the actions topic, which the `fleet` processor reads beside it.
+A bucket carries what the inventory needs, not the latencies: record times, counts, the
+newest hardware profile and edge-agent spool backlog. Records are counted once per id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from processors.windows import Windows
+from steward import topics as T
+from steward.schema import InferenceRecord
+from steward.schema.fleet import FleetSighting
+from steward.schema.records import Hardware
+from steward.stream import Emit, Source
+
+
+class SightingsSpec(BaseModel):
+    """Bucket size: how far behind telemetry the inventory may be (plus the grace)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bucket_s: int = Field(10, ge=1)
+    grace_s: float = Field(5.0, ge=0)
+
+
+@dataclass
+class Agg:
+    first_ts: datetime
+    last_ts: datetime
+    records: int = 0
+    inferences: float = 0.0
+    errors: int = 0
+    hardware: Hardware | None = None
+    hardware_ts: datetime | None = None
+    backlog: int | None = None
+    backlog_ts: datetime | None = None
+    seen: set[str] = field(default_factory=set)
+
+    def add(self, r: InferenceRecord) -> None:
+        if r.id in self.seen:
+            return
+        self.seen.add(r.id)
+        self.first_ts, self.last_ts = min(self.first_ts, r.ts), max(self.last_ts, r.ts)
+        self.records += 1
+        self.inferences += 1.0 / r.sample_rate
+        self.errors += r.error
+        if r.hardware is not None and (self.hardware_ts is None or r.ts >= self.hardware_ts):
+            self.hardware, self.hardware_ts = r.hardware, r.ts
+        if r.agent_backlog is not None and (self.backlog_ts is None or r.ts >= self.backlog_ts):
+            self.backlog, self.backlog_ts = r.agent_backlog, r.ts
+
+
+@dataclass
+class State:
+    windows: Windows[dict[tuple[str, str, str], Agg]] | None = None
+
+
+class FleetSightings:
+    """The processor: inference records in; fleet sightings out."""
+
+    name = "fleet-sightings"
+    inputs = (T.INFERENCE,)
+
+    def __init__(self, spec: SightingsSpec | None = None) -> None:
+        self.spec = spec or SightingsSpec()
+
+    def initial_state(self) -> State:
+        return State()
+
+    def hold(self, state: State) -> dict[str, int]:
+        return state.windows.hold() if state.windows is not None else {}
+
+    def step(self, state: State, record: Any, now: datetime,
+             src: Source) -> tuple[State, list[Emit]]:
+        if not isinstance(record, InferenceRecord):
+            return state, []
+        if state.windows is None:
+            state.windows = Windows(self.spec.bucket_s, self.spec.grace_s)
+        key = (record.model, record.site)
+        aggs = state.windows.add(key, record.ts, src, now, dict)
+        if aggs is None:
+            return state, []
+        slot = (record.node or "", record.version, record.tier)
+        if slot not in aggs:
+            aggs[slot] = Agg(record.ts, record.ts)
+        aggs[slot].add(record)
+        return state, _emit(state.windows.close_by_watermark(key))
+
+    def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
+        if state.windows is None:
+            return state, []
+        return state, _emit(state.windows.close_quiet(now))
+
+
+def _emit(closed: list[Any]) -> list[Emit]:
+    out = []
+    for (model, site), start, end, aggs in closed:
+        for (node, version, tier), a in sorted(aggs.items()):
+            rec = FleetSighting(
+                model=model, version=version, site=site, tier=tier, node=node or None,
+                start=start, end=end, first_ts=a.first_ts, last_ts=a.last_ts,
+                records=a.records, inferences=a.inferences, errors=a.errors,
+                hardware=a.hardware, agent_backlog=a.backlog)
+            out.append(Emit(T.FLEET_SIGHTINGS, record=rec, key=model))
+    return out
