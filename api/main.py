@@ -24,8 +24,10 @@ from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Producer
 from steward.bus.runner import Runner
 from steward.bus.service import prepare, supervise
+from steward.bus.tracing import stamp
 from steward.gpu.prices import Catalogue
 from steward.lifecycle import cached
+from steward.telemetry import from_env
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ def main(settings: ApiSettings) -> None:
     registry = CollectorRegistry()
     producer = Producer(settings.kafka)
     metrics = StreamMetrics(registry)
+    telemetry = from_env("steward-api")  # OTLP export only where OTEL_* says so
+    telemetry.install()
     threads: list[threading.Thread] = []
     checks = {"store": store.ping, "broker": cached(lambda: is_reachable(settings.kafka)),
               "sinks": lambda: bool(threads) and all(t.is_alive() for t in threads)}
@@ -45,12 +49,15 @@ def main(settings: ApiSettings) -> None:
                      gpu_cost_period=timedelta(seconds=settings.gpu_cost_period_s),
                      auth=Authenticator(settings.tokens))
     app.state.publish = producer.send_all  # POST /rollouts puts declarations on Kafka
+    if telemetry.tracing:  # ... carrying the request's trace context
+        app.state.publish = lambda outs: producer.send_all(stamp(outs))
+    telemetry.instrument(app)
     app.state.topic_prefix = settings.kafka.topic_prefix
     if not settings.tokens:
         log.warning("no tokens configured: /audit is open to anyone who can reach the API")
     capture = ReferenceCapture(app.state.references, settings.capture_reference_rows)
     runners = [Runner(sink, kafka=settings.kafka, group_id=f"{settings.sink_group}-{sink.name}",
-                      producer=producer, metrics=metrics)
+                      producer=producer, metrics=metrics, telemetry=telemetry)
                for sink in (EventSink(store), InferenceSink(store, capture),
                             VerdictSink(app.state.verdicts), GpuUsageSink(app.state.gpu),
                             DecisionSink(app.state.decisions))]
@@ -70,3 +77,4 @@ def main(settings: ApiSettings) -> None:
             t.join(timeout=15)
         producer.close()
         store.close()
+        telemetry.shutdown()

@@ -16,20 +16,26 @@ from collector.publish import Publisher
 from collector.settings import CollectorSettings
 from steward import __version__
 from steward.auth import Authenticator
+from steward.bus.tracing import IngestTelemetry
 from steward.errors import StewardError
+from steward.telemetry import Telemetry, off
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: CollectorSettings, publisher: Publisher, registry: CollectorRegistry,
-               ready: Callable[[], bool]) -> FastAPI:
-    """Everything the routes use is passed in here and kept on `app.state`."""
+               ready: Callable[[], bool], telemetry: Telemetry | None = None) -> FastAPI:
+    """Everything the routes use is passed in here and kept on `app.state`; `telemetry`
+    (default: off) traces each request and stamps its context on what it publishes."""
     app = FastAPI(title="Steward collector", version=__version__,
                   description="OTLP/HTTP and JSON ingest; answers after Kafka acknowledged.")
     app.state.settings = settings
     app.state.publisher = publisher
     app.state.registry = registry
     app.state.metrics = CollectorMetrics(registry)
+    telemetry = telemetry or off()
+    app.state.otel = IngestTelemetry(telemetry)
+    telemetry.instrument(app)
     app.state.auth = Authenticator(settings.tokens)
     if not app.state.auth.enabled:
         log.warning("no ingest tokens configured: the collector accepts unauthenticated "

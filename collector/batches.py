@@ -48,7 +48,8 @@ def validate_items(items: Sequence[Any], model: type[M],
 async def publish(ctx: Any, outs: list) -> None:
     """Hand messages to Kafka and wait for the acks, timed."""
     started = time.monotonic()
-    await run_in_threadpool(ctx.publisher.publish, outs)
+    with ctx.otel.sending(outs) as stamped:  # trace context on each message, when traced
+        await run_in_threadpool(ctx.publisher.publish, stamped)
     ctx.metrics.publish_seconds.observe(time.monotonic() - started)
 
 
@@ -66,6 +67,7 @@ async def accept(request: Request, principal: Any, topic: T.Topic, label: str,
         counts["ignored"] = ignored
     for outcome, n in counts.items():
         ctx.metrics.records.labels(label, outcome).inc(n)
+        ctx.otel.ingested(label, outcome, n)
     status = 200 if good or not bad else 400
     ctx.metrics.requests.labels(request.url.path, str(status)).inc()
     payload: dict[str, Any] = {**counts,

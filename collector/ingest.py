@@ -83,6 +83,7 @@ async def _otlp_export(request: Request, signal: otlp.Signal,
     for outcome, n in (("accepted", len(result.records)), ("rejected", result.rejected),
                        ("ignored", result.ignored)):
         ctx.metrics.records.labels(signal.name, outcome).inc(n)
+        ctx.otel.ingested(signal.name, outcome, n)
     ctx.metrics.requests.labels(route, "200").inc()
     return Response(signal.response(result.rejected, result.message, content_type),
                     media_type=otlp.response_media_type(content_type))

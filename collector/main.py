@@ -14,6 +14,7 @@ from steward.bus.admin import is_reachable
 from steward.bus.producer import Producer
 from steward.bus.service import prepare
 from steward.lifecycle import cached
+from steward.telemetry import from_env
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +25,11 @@ def main(settings: CollectorSettings) -> None:
     publisher = Publisher(producer, settings.kafka.topic_prefix, settings.max_records_per_message,
                           max_message_bytes=settings.kafka.max_message_bytes)
     registry = CollectorRegistry()
+    telemetry = from_env("steward-collector")  # OTLP export only where OTEL_* says so
+    telemetry.install()
     app = create_app(settings, publisher, registry,
-                     ready=cached(lambda: is_reachable(settings.kafka)))
+                     ready=cached(lambda: is_reachable(settings.kafka)), telemetry=telemetry)
     log.info("collector listening on http://%s:%d (OTLP/HTTP)", settings.host, settings.port)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     producer.close()
+    telemetry.shutdown()

@@ -14,6 +14,7 @@ from steward.bus.producer import Producer
 from steward.bus.runner import Runner
 from steward.bus.service import prepare, supervise
 from steward.lifecycle import on_signals
+from steward.telemetry import from_env
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,10 @@ def main(name: str, settings: ProcessorSettings) -> None:
         start_http_server(settings.metrics_port, settings.metrics_host, registry=registry)
     prepare(settings.kafka)
     producer = Producer(settings.kafka)
+    telemetry = from_env(f"steward-processor-{name}")  # OTLP export only where OTEL_* says so
+    telemetry.install()
     runner = Runner(processor, kafka=settings.kafka, group_id=settings.group_prefix + name,
-                    producer=producer, metrics=StreamMetrics(registry))
+                    producer=producer, metrics=StreamMetrics(registry), telemetry=telemetry)
     stop = threading.Event()
 
     def shutdown() -> None:
@@ -37,3 +40,4 @@ def main(name: str, settings: ProcessorSettings) -> None:
     log.info("processor %s starting (group %s)", name, runner.group_id)
     supervise(runner, stop)
     producer.close()
+    telemetry.shutdown()

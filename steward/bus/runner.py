@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer
@@ -26,6 +27,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from steward import topics as T
 from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Out, Producer
+from steward.bus.tracing import StageTelemetry
 from steward.codec import (
     JSON_HEADERS,
     Decoded,
@@ -38,6 +40,7 @@ from steward.errors import StewardError, Unavailable
 from steward.schema import DeadLetter, to_kafka
 from steward.settings import KafkaSettings
 from steward.stream import Emit, Processor, Sink, Source
+from steward.telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,7 @@ class Runner:
         self, stage: Processor[Any] | Sink, *, kafka: KafkaSettings, group_id: str,
         producer: Producer, metrics: StreamMetrics, clock: Callable[[], datetime] = utcnow,
         poll_timeout_ms: int = 500, max_records: int = 1000, tick_interval_s: float = 1.0,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.stage = stage
         self.name = stage.name
@@ -118,6 +122,9 @@ class Runner:
         self.poll_timeout_ms = poll_timeout_ms
         self.max_records = max_records
         self.tick_interval_s = tick_interval_s
+        self.otel = StageTelemetry(telemetry, self.name, group_id, self.is_processor) \
+            if telemetry is not None and telemetry.enabled else None
+        """Spans, trace context and OTel metrics; None while Steward's own telemetry is off."""
         self.states: dict[int, Any] = {}
         self.positions: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
@@ -177,7 +184,10 @@ class Runner:
                 if not self._deliver(outs):
                     break  # stopping while Kafka is down: leave offsets uncommitted
                 self._commit(consumer, offsets)
-                self.metrics.batch_seconds.labels(self.name).observe(time.monotonic() - started)
+                elapsed = time.monotonic() - started
+                self.metrics.batch_seconds.labels(self.name).observe(elapsed)
+                if self.otel is not None:
+                    self.otel.batch_done(elapsed)
         finally:
             consumer.close(autocommit=False)
             self.stopped.set()
@@ -197,7 +207,11 @@ class Runner:
                     outs.append(self._reject(rej, src, now, tp.topic, "rejected"))
                 for i, item in enumerate(decoded.items):
                     ok.append((item, Source(tp.topic, tp.partition, msg.offset, msg.key, i)))
-            outs.extend(self._run_stage(tp.partition, ok, now))
+            if self.otel is None:
+                outs.extend(self._run_stage(tp.partition, ok, now))
+            else:
+                outs.extend(self.otel.process(tp.topic, tp.partition, messages, ok,
+                                              partial(self._run_stage, tp.partition, now=now)))
             if messages:
                 self.positions[tp] = messages[-1].offset + 1
         return outs
@@ -306,7 +320,10 @@ class Runner:
         now = self.clock()
         for partition, state in list(self.states.items()):
             self.states[partition], emits = proc.tick(state, now)
-            outs.extend(self._emit(emits))
+            ticked = self._emit(emits)
+            if ticked and self.otel is not None:
+                ticked = self.otel.ticked(partition, ticked)
+            outs.extend(ticked)
         return outs
 
     def _deliver(self, outs: list[Out]) -> bool:

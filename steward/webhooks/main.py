@@ -20,6 +20,7 @@ from steward.bus.runner import Runner
 from steward.bus.service import prepare, supervise
 from steward.lifecycle import on_signals
 from steward.settings import KafkaSettings
+from steward.telemetry import Telemetry, from_env
 from steward.webhooks.deliverer import Deliverer
 from steward.webhooks.metrics import WebhookMetrics
 from steward.webhooks.outbox import Outbox
@@ -35,7 +36,7 @@ class WebhookService:
 
     def __init__(self, settings: WebhookSettings, registry: CollectorRegistry, *,
                  kafka: KafkaSettings | None = None, subscriptions: Subscriptions | None = None,
-                 poll_timeout_ms: int = 500) -> None:
+                 poll_timeout_ms: int = 500, telemetry: Telemetry | None = None) -> None:
         opts = settings.webhooks
         self.kafka = kafka or settings.kafka
         self.outbox = Outbox(settings.outbox_path)
@@ -51,7 +52,7 @@ class WebhookService:
         self.producer = Producer(self.kafka)
         self.runner = Runner(sink, kafka=self.kafka, group_id=settings.webhooks_group,
                              producer=self.producer, metrics=StreamMetrics(registry),
-                             poll_timeout_ms=poll_timeout_ms)
+                             poll_timeout_ms=poll_timeout_ms, telemetry=telemetry)
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -84,7 +85,9 @@ def main(settings: WebhookSettings) -> None:
     if settings.metrics_port:
         start_http_server(settings.metrics_port, settings.metrics_host, registry=registry)
     prepare(settings.kafka)
-    service = WebhookService(settings, registry)
+    telemetry = from_env("steward-webhooks")  # OTLP export only where OTEL_* says so
+    telemetry.install()
+    service = WebhookService(settings, registry, telemetry=telemetry)
     done = threading.Event()
     on_signals(done.set)
     log.info("webhook delivery: group %s, outbox %s, subscriptions from %s",
@@ -92,3 +95,4 @@ def main(settings: WebhookSettings) -> None:
     service.start()
     done.wait()
     service.stop()
+    telemetry.shutdown()
