@@ -12,6 +12,10 @@ promise) and, per card, `oversubscribed`. Event ids depend only on those facts, 
 replays emit the same ids. A sample the catalogue refuses raises: the runner
 dead-letters it with the reason.
 
+Usage records carry the same: the window's allocated and used cost and the kinds of
+alert it raised (`breaches`), so the rollout judge can weigh a version's measured cost
+and partition health without joining alerts.
+
 Alerts carry the money beside the health figures, so a policy can weigh an alert by
 what is at stake without a second lookup: the window's allocated, used and idle cost
 of the partition (of every partition on the card for `oversubscribed`), priced from
@@ -151,13 +155,17 @@ def judge_card(spec: GpuSpec, window: Window, parts: dict[str, PartAgg],
     device = _device_use(parts) if copied else None
     catalogue = catalogue or Catalogue()
     emits: list[Emit] = []
-    usages = []
-    for pid, agg in sorted(parts.items()):
-        usage = _usage(pid, agg, window, copied, device)
-        usages.append(usage)
+    usages = [_usage(pid, agg, window, copied, device) for pid, agg in sorted(parts.items())]
+    over = _oversubscribed(window, parts, money(catalogue, usages))
+    for usage in usages:
+        usd = money(catalogue, [usage])
+        breaches = _breaches(spec, usage, usd)
+        kinds = [b.kind for b in breaches] + [b.kind for b in over]
+        usage = usage.model_copy(update={"allocated_usd": usd.get("allocated_usd"),
+                                         "used_usd": usd.get("used_usd"), "breaches": kinds})
         emits.append(Emit(T.GPU_USAGE, record=usage, key=usage.team or "-"))
-        emits += [_alert(b) for b in _breaches(spec, usage, money(catalogue, [usage]))]
-    emits += [_alert(b) for b in _oversubscribed(window, parts, money(catalogue, usages))]
+        emits += [_alert(b) for b in breaches]
+    emits += [_alert(b) for b in over]
     return emits
 
 

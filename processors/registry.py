@@ -15,6 +15,7 @@ from processors.references import ApiReferences
 from processors.retrain_trigger import RetrainTrigger
 from processors.rollout import Rollouts
 from processors.rollout_samples import RolloutSamples
+from processors.rollout_usage import RolloutUsage
 from processors.settings import ProcessorSettings
 from steward.errors import ConfigError
 from steward.gpu.prices import Catalogue
@@ -34,6 +35,7 @@ PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
     "governance-gate": lambda s: GovernanceGate(gate_from(s.governance, s.api_url),
                                                 s.governance.reload_s),
     "rollout-samples": lambda s: RolloutSamples(s.rollout_samples),
+    "rollout-usage": lambda s: RolloutUsage(),
     "rollout": lambda s: Rollouts(s.rollouts),
     "drift-judge": lambda s: DriftJudge(s.drift, ApiReferences(s.api_url),
                                         EvidentlyJudge(calibrated=s.drift.calibrated)),

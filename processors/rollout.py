@@ -2,10 +2,11 @@
 
 Inputs, all keyed by model with the same partition count, so one partition's state sees
 everything about a model: the rollouts topic (declarations, resume/abort commands), the
-rollout samples topic (per-site buckets from `rollout-samples`) and the actions topic
-(the gate's allowed actions and denials). Each rollout is a state machine
+rollout samples topic (per-site buckets from `rollout-samples`), the rollout usage topic
+(GPU partition windows per version from `rollout-usage`), the drift verdicts and the
+actions topic (the gate's allowed actions and denials). Each rollout is a state machine
 (`processors/canary/machine.py`); proposals go to the proposals topic, and the gate
-decides.
+decides; every analysis run goes to the rollout analysis topic.
 
 Recovery is by replay: `hold` keeps, per topic, the lowest offset an open rollout still
 needs, so the runner never commits past its declaration, its first sample or the first
@@ -30,7 +31,15 @@ from processors.canary import autostart as A
 from processors.canary import machine as M
 from steward import topics as T
 from steward.schema import EventType
-from steward.schema.rollout import RolloutCommand, RolloutMessage, RolloutSpec, VersionSamples
+from steward.schema.drift import DriftVerdict
+from steward.schema.rollout import (
+    RolloutAnalysis,
+    RolloutCommand,
+    RolloutMessage,
+    RolloutSpec,
+    VersionSamples,
+    VersionUsage,
+)
 from steward.stream import Emit, Source
 
 ACTION_TYPES = frozenset({EventType.ROLLOUT_STEP_ADVANCED, EventType.MODEL_PROMOTED,
@@ -54,7 +63,7 @@ class RolloutSettings(BaseModel):
 @dataclass
 class State:
     rollouts: dict[str, M.Rollout] = field(default_factory=dict)
-    unclaimed: dict[str, deque[tuple[VersionSamples, str, int]]] = field(default_factory=dict)
+    unclaimed: dict[str, deque[tuple[Side, str, int]]] = field(default_factory=dict)
     answers: dict[str, tuple[bool, str]] = field(default_factory=dict)
     """Gate answers by proposal id: (allowed, reasons)."""
     by_model: dict[str, list[str]] = field(default_factory=dict)
@@ -66,7 +75,7 @@ class State:
 
 class Rollouts:
     name = "rollout"
-    inputs = (T.ROLLOUTS, T.ROLLOUT_SAMPLES, T.ACTIONS)
+    inputs = (T.ROLLOUTS, T.ROLLOUT_SAMPLES, T.ROLLOUT_USAGE, T.DRIFT_VERDICTS, T.ACTIONS)
 
     def __init__(self, settings: RolloutSettings | None = None) -> None:
         self.settings = settings or RolloutSettings()
@@ -89,13 +98,13 @@ class Rollouts:
              src: Source) -> tuple[State, list[Emit]]:
         if isinstance(record, RolloutMessage):
             events = self._message(state, record, src)
-        elif isinstance(record, VersionSamples):
+        elif isinstance(record, VersionSamples | VersionUsage | DriftVerdict):
             events = self._samples(state, record, src)
         elif isinstance(record, CloudEvent):
             events = self._answer(state, record, src)
         else:
             events = []
-        return state, [Emit(T.PROPOSALS, e) for e in events]
+        return state, _emits(events)
 
     def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
         """Close intervals that went quiet (every site silent): wall clock, one interval
@@ -104,7 +113,7 @@ class Rollouts:
         events = []
         for r in state.rollouts.values():
             events += self._drive(state, r, now)
-        return state, [Emit(T.PROPOSALS, e) for e in events]
+        return state, _emits(events)
 
     def _message(self, state: State, msg: RolloutMessage, src: Source) -> list[Any]:
         if msg.spec is not None:
@@ -132,9 +141,7 @@ class Rollouts:
         state.rollouts[spec.rollout_id] = r
         state.by_model.setdefault(spec.model, []).append(spec.rollout_id)
         for s, topic, offset in state.unclaimed.get(spec.model, ()):
-            before = len(r.samples)
-            r.add(s)
-            if len(r.samples) > before:
+            if r.add(s):
                 r.touch(topic, offset)
         return self._drive(state, r)
 
@@ -171,20 +178,20 @@ class Rollouts:
             return []
         return None
 
-    def _samples(self, state: State, s: VersionSamples, src: Source) -> list[Any]:
+    def _samples(self, state: State, s: Side, src: Source) -> list[Any]:
+        """Samples, usage windows and drift verdicts alike: kept by the model's rollouts
+        that judge on them, and a while for one not declared yet."""
         buf = state.unclaimed.setdefault(s.model, deque())
         buf.append((s, src.topic, src.offset))
-        horizon = s.end - timedelta(seconds=self.settings.unclaimed_s)
-        while buf and buf[0][0].end < horizon:
+        horizon = _end(s) - timedelta(seconds=self.settings.unclaimed_s)
+        while buf and _end(buf[0][0]) < horizon:
             buf.popleft()
         events = []
         for rid in state.by_model.get(s.model, ()):
             r = state.rollouts[rid]
             if r.phase in M.TERMINAL:
                 continue
-            before = len(r.samples)
-            r.add(s)
-            if len(r.samples) > before:
+            if r.add(s):
                 r.touch(src.topic, src.offset)
                 events += self._drive(state, r)
         return events
@@ -225,12 +232,25 @@ class Rollouts:
                     return out
                 M.settle(r, *answer)
                 if r.phase in M.TERMINAL:
-                    r.samples.clear()
+                    r.samples, r.usage, r.verdicts = [], [], []
                     return out
             made = M.advance(r, now)
             out += made
             if not made:
                 return out
+
+
+Side = VersionSamples | VersionUsage | DriftVerdict
+
+
+def _end(x: Side) -> datetime:
+    return x.window.end if isinstance(x, DriftVerdict) else x.end
+
+
+def _emits(made: list[Any]) -> list[Emit]:
+    """Proposals to the gate; analysis runs, keyed by model, to the analysis topic."""
+    return [Emit(T.ROLLOUT_ANALYSIS, record=x, key=x.model) if isinstance(x, RolloutAnalysis)
+            else Emit(T.PROPOSALS, x) for x in made]
 
 
 def _time(event: CloudEvent) -> datetime:

@@ -19,7 +19,12 @@ from steward.schema.drift import DriftVerdict
 from steward.schema.fleet import FleetNode, FleetSighting
 from steward.schema.governance import Decision
 from steward.schema.gpu import PartitionUsage
-from steward.schema.rollout import RolloutMessage, VersionSamples
+from steward.schema.rollout import (
+    RolloutAnalysis,
+    RolloutMessage,
+    VersionSamples,
+    VersionUsage,
+)
 
 Payload = Literal["batch", "cloudevent", "deadletter"]
 
@@ -76,6 +81,16 @@ ROLLOUT_SAMPLES = Topic(
     "Per (model, version, site) buckets of inference telemetry with raw latencies; keyed by "
     "model so one rollout instance sees every site of a model.",
 )
+ROLLOUT_USAGE = Topic(
+    "steward.rollout.usage.v1", "model", 4, "batch", VersionUsage,
+    "GPU partition windows of model versions (cost, starved or oversubscribed), re-keyed by "
+    "model from the usage topic (keyed by team) so the rollout judge sees a model's GPUs.",
+)
+ROLLOUT_ANALYSIS = Topic(
+    "steward.rollout.analysis.v1", "model", 4, "batch", RolloutAnalysis,
+    "Every rollout analysis run with all its measurements, the ones that led to no action "
+    "too; keyed by model. The API stores them (history, Prometheus scores).",
+)
 FLEET_SIGHTINGS = Topic(
     "steward.fleet.sightings.v1", "model", 4, "batch", FleetSighting,
     "Per (model, version, site, node) buckets of inference telemetry; keyed by model and "
@@ -111,7 +126,8 @@ DEADLETTER = Topic(
 )
 
 ALL: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES, DRIFT_VERDICTS, GPU_USAGE,
-                          ROLLOUTS, ROLLOUT_SAMPLES, FLEET_SIGHTINGS, FLEET_NODES, PROPOSALS,
+                          ROLLOUTS, ROLLOUT_SAMPLES, ROLLOUT_USAGE, ROLLOUT_ANALYSIS,
+                          FLEET_SIGHTINGS, FLEET_NODES, PROPOSALS,
                           DECISIONS, ACTIONS, ALERTS, DEADLETTER)
 TELEMETRY: tuple[Topic, ...] = (INFERENCE, METRICS, GPU, PROFILES)
 EVENTS: tuple[Topic, ...] = (ACTIONS, ALERTS)

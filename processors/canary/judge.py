@@ -13,7 +13,10 @@ is never a pass.
 Three kinds of metric data: `samples` (continuous values: latency), `binary` (0/1 per
 inference: errors, correct predictions; no outlier removal, since every minority value
 would look like one, and means, not medians), and `point` (one value per version, e.g.
-cost per 1,000 inferences: the effect alone decides, there is nothing to test).
+cost per 1,000 inferences: the effect alone decides, there is nothing to test). A point
+metric that is a share (drift share, unhealthy partition time) is compared by its
+difference, canary - baseline, since its baseline is often 0 and any relative change
+of 0 is unbounded.
 
 Pure: no I/O, no clock. Judges are registered by name in `JUDGES`.
 """
@@ -44,6 +47,10 @@ class MetricData:
     canary: Sequence[float] | np.ndarray
     n_baseline: int | None = None
     n_canary: int | None = None
+    source: str | None = None
+    """Kept on the measurement: where the values came from (cost: measured or declared)."""
+    difference: bool = False
+    """`point`: the effect is canary - baseline, not relative (shares)."""
 
 
 @dataclass(frozen=True)
@@ -91,14 +98,16 @@ def measure(m: RolloutMetric, data: MetricData | None, cfg: JudgeConfig) -> Meas
         return Measurement(**common, result="nodata", n_baseline=0, n_canary=0, test="none")
     if data.kind == "point":
         nb, nc = data.n_baseline or 0, data.n_canary or 0
+        test = "difference" if data.difference else "effect"
         if nb < m.min_samples or nc < m.min_samples or not len(data.baseline) \
                 or not len(data.canary):
             return Measurement(**common, result="nodata", n_baseline=nb, n_canary=nc,
-                               test="effect")
+                               test=test, source=data.source)
         b, c = float(data.baseline[0]), float(data.canary[0])
-        eff = _effect(b, c)
+        eff = c - b if data.difference else _effect(b, c)
         return Measurement(**common, result=_classify(eff, True, m), n_baseline=nb,
-                           n_canary=nc, baseline=b, canary=c, effect=eff, test="effect")
+                           n_canary=nc, baseline=b, canary=c, effect=eff, test=test,
+                           source=data.source)
     base = np.asarray(data.baseline, dtype=float)
     can = np.asarray(data.canary, dtype=float)
     if data.kind == "samples":

@@ -9,6 +9,14 @@ time: an interval is judged when the rollout's samples pass its end plus grace, 
 step's first interval starts one interval after the run that advanced it (the traffic
 shift needs time to take effect), so a replay judges the same intervals, the same
 way, and proposes the same ids whatever order the topics interleave in.
+
+GPU usage windows and drift verdicts of the two versions join the samples when a
+metric needs them (cost and partition health; drift share). They close later than
+sample buckets (their windows are longer, and judged after), so once a version's
+usage (or verdicts) has been seen, an interval also waits, by event time, until that
+version's latest window reaches the interval's end; the wall clock still closes it
+after one more interval, judged on what came. Every run is also returned as a
+`RolloutAnalysis` record: every measurement is kept, the runs that led to nothing too.
 """
 
 from __future__ import annotations
@@ -19,20 +27,26 @@ from typing import Any
 
 import numpy as np
 
-from processors.canary.judge import JudgeConfig, MetricData, get
+from processors.canary.judge import JudgeConfig, get
+from processors.canary.measures import metric_data, overlap
 from steward.schema import EventType, event_id, make_event
+from steward.schema.drift import DriftVerdict
 from steward.schema.rollout import (
     AnalysisRun,
     Judgement,
     Phase,
     RolloutAction,
+    RolloutAnalysis,
     RolloutSpec,
     VersionSamples,
+    VersionUsage,
 )
 
 SOURCE = "/steward/processors/rollout"
 TERMINAL: frozenset[str] = frozenset({"promoted", "rolled_back", "aborted"})
 RUN_TYPE = "steward.rollout.run"
+USAGE_METRICS = frozenset({"cost_per_1k", "partition_unhealthy"})
+__all__ = ["metric_data"]  # re-exported: the bench builds judge inputs with it
 
 
 @dataclass
@@ -60,6 +74,10 @@ class Rollout:
     inconclusive: int = 0
     passed_sites: set[str] = field(default_factory=set)
     samples: list[VersionSamples] = field(default_factory=list)
+    usage: list[VersionUsage] = field(default_factory=list)
+    verdicts: list[DriftVerdict] = field(default_factory=list)
+    marks: dict[str, datetime] = field(default_factory=dict)
+    """Per `kind|version` of usage or verdicts seen: the latest window end (see above)."""
     watermark: datetime | None = None
     """Latest bucket start seen: an interval closes once a bucket starts past its end
     plus grace (a bucket ending at the end does not close it: its peers may follow)."""
@@ -79,11 +97,38 @@ class Rollout:
         """Remember the lowest offset per topic this rollout needs replayed."""
         self.offsets[topic] = min(offset, self.offsets.get(topic, offset))
 
-    def add(self, s: VersionSamples) -> None:
-        if s.version in (self.spec.baseline_version, self.spec.canary_version) \
-                and s.site in self.spec.targets and s.start >= self.anchor:
-            self.samples.append(s)
-            self.watermark = max(s.start, self.watermark or s.start)
+    def add(self, x: VersionSamples | VersionUsage | DriftVerdict) -> bool:
+        """Keep `x` if this rollout judges on it; whether it was kept."""
+        spec = self.spec
+        if x.version not in (spec.baseline_version, spec.canary_version) \
+                or x.site not in spec.targets:
+            return False
+        if isinstance(x, VersionSamples):
+            if x.start < self.anchor:
+                return False
+            self.samples.append(x)
+            self.watermark = max(x.start, self.watermark or x.start)
+            return True
+        kind, end = ("usage", x.end) if isinstance(x, VersionUsage) else ("drift", x.window.end)
+        if kind not in needs(spec) or end <= self.anchor:
+            return False
+        (self.usage if isinstance(x, VersionUsage) else self.verdicts).append(x)  # type: ignore[arg-type]
+        key = f"{kind}|{x.version}"
+        self.marks[key] = max(end, self.marks.get(key, end))
+        return True
+
+    def forget(self, before: datetime) -> None:
+        """Drop what ends at or before `before` (samples: start before it)."""
+        self.samples = [s for s in self.samples if s.start >= before]
+        self.usage = [u for u in self.usage if u.end > before]
+        self.verdicts = [v for v in self.verdicts if v.window.end > before]
+
+
+def needs(spec: RolloutSpec) -> set[str]:
+    """What besides samples the spec's metrics judge on: `usage`, `drift`."""
+    names = {m.name for m in spec.metrics}
+    return {k for k, wanted in (("usage", bool(names & USAGE_METRICS)),
+                                ("drift", "drift_share" in names)) if wanted}
 
 
 def active_sites(spec: RolloutSpec, step: int) -> list[str]:
@@ -97,33 +142,6 @@ def judge_config(spec: RolloutSpec) -> JudgeConfig:
                        spec.thresholds.marginal_score)
 
 
-def metric_data(spec: RolloutSpec, base: list[VersionSamples],
-                can: list[VersionSamples]) -> dict[str, MetricData]:
-    """Each metric's data for the judge from both versions' buckets."""
-    def binary(ss: list[VersionSamples], ones: str, total: str) -> np.ndarray:
-        k = sum(getattr(s, ones) for s in ss)
-        n = sum(getattr(s, total) for s in ss)
-        return np.concatenate([np.ones(k), np.zeros(n - k)])
-
-    def cost(ss: list[VersionSamples], version: str) -> list[float]:
-        price, inferences = spec.usd_per_hour.get(version), sum(s.inferences for s in ss)
-        if price is None or inferences <= 0:
-            return []
-        return [price * spec.interval_s / 3600 / (inferences / 1000)]
-
-    return {
-        "latency_ms": MetricData("samples", [x for s in base for x in s.latency_ms],
-                                 [x for s in can for x in s.latency_ms]),
-        "error_rate": MetricData("binary", binary(base, "errors", "records"),
-                                 binary(can, "errors", "records")),
-        "accuracy": MetricData("binary", binary(base, "correct", "labelled"),
-                               binary(can, "correct", "labelled")),
-        "cost_per_1k": MetricData("point", cost(base, spec.baseline_version),
-                                  cost(can, spec.canary_version),
-                                  sum(s.records for s in base), sum(s.records for s in can)),
-    }
-
-
 def analyse(r: Rollout, start: datetime, end: datetime) -> AnalysisRun | None:
     """Judge one interval of the current step; None when no site of the step reported
     (every site offline is waited on, never judged on missing data)."""
@@ -135,7 +153,15 @@ def analyse(r: Rollout, start: datetime, end: datetime) -> AnalysisRun | None:
     reporting = sorted({s.site for s in can if s.records > 0})
     if not reporting:
         return None
-    judgement: Judgement = get(spec.judge)(judge_config(spec), metric_data(spec, base, can))
+
+    def mine(x: VersionUsage | DriftVerdict, a: datetime, b: datetime) -> bool:
+        return (x.version == spec.baseline_version or x.site in active) \
+            and overlap(a, b, start, end) > 0
+
+    usage = [u for u in r.usage if mine(u, u.start, u.end)]
+    verdicts = [v for v in r.verdicts if mine(v, v.window.start, v.window.end)]
+    judgement: Judgement = get(spec.judge)(
+        judge_config(spec), metric_data(spec, base, can, start, end, usage, verdicts))
     return AnalysisRun(
         run_id=event_id(RUN_TYPE, spec.rollout_id, r.step, r.runs), rollout_id=spec.rollout_id,
         step=r.step, index=r.runs, start=start, end=end, sites=reporting,
@@ -143,24 +169,31 @@ def analyse(r: Rollout, start: datetime, end: datetime) -> AnalysisRun | None:
 
 
 def advance(r: Rollout, now: datetime | None = None) -> list[Any]:
-    """Judge every closed interval in order until a proposal is made; the proposals
-    (CloudEvents) made. `now` (wall clock, from tick) also closes quiet intervals."""
+    """Judge every closed interval in order until a proposal is made; each run's
+    `RolloutAnalysis`, and after it the proposal (a CloudEvent) it led to, if any. `now`
+    (wall clock, from tick) also closes quiet intervals."""
     out: list[Any] = []
     grace = timedelta(seconds=r.spec.grace_s)
     while r.phase in ("pending", "running"):
         start = r.anchor + r.next_interval * r.interval
         end = start + r.interval
-        by_data = r.watermark is not None and r.watermark >= end + grace
+        by_data = r.watermark is not None and r.watermark >= end + grace \
+            and all(mark >= end for mark in r.marks.values())
         by_clock = now is not None and now >= end + grace + r.interval
         if not (by_data or by_clock):
             break
         run = analyse(r, start, end)
         r.next_interval += 1
-        r.samples = [s for s in r.samples if s.start >= end]
+        r.forget(end)
         if run is None:
             continue
         r.phase, r.runs = "running", r.runs + 1
         event = _decide(r, run)
+        spec = r.spec
+        out.append(RolloutAnalysis(
+            rollout_id=spec.rollout_id, model=spec.model, baseline_version=spec.baseline_version,
+            canary_version=spec.canary_version, phase=r.phase, run=run,
+            proposal_id=event.get_id() if event is not None else None))
         if event is not None:
             out.append(event)
     return out
@@ -248,7 +281,7 @@ def settle(r: Rollout, allowed: bool, reasons: str) -> None:
         r.step, r.anchor, r.next_interval, r.runs = p.next_step, p.anchor, 0, 0
         reset(r)
         r.passed_sites.clear()
-        r.samples = [s for s in r.samples if s.start >= p.anchor]
+        r.forget(p.anchor)
 
 
 def reset(r: Rollout) -> None:

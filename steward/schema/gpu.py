@@ -63,6 +63,13 @@ class PartitionUsage(Frozen):
     values_copied: bool = False
     device_compute_use: Ratio | None = None
     """Time-slicing: the device's busy share, reported once per card (not per pod)."""
+    allocated_usd: Ratio | None = None
+    """The window's cost of the share held, used or not, priced from the catalogue at the
+    site (None: not priced): what the rollout judge's measured cost per 1,000 sums."""
+    used_usd: Ratio | None = None
+    breaches: list[BreachKind] = Field(default_factory=list)
+    """The alerts this window raised about the partition (`oversubscribed`: about its
+    card): its health against the promise, carried so a consumer need not join alerts."""
 
     model_config = {"populate_by_name": True}
 

@@ -19,7 +19,11 @@ from steward.schema.registered import ModelRegistered
 
 Direction = Literal["increase", "decrease", "either"]
 """Which change of the canary is bad: `increase` for latency, `decrease` for accuracy."""
-MetricName = Literal["latency_ms", "error_rate", "accuracy", "cost_per_1k"]
+MetricName = Literal["latency_ms", "error_rate", "accuracy", "cost_per_1k",
+                     "partition_unhealthy", "drift_share"]
+"""`cost_per_1k`: measured GPU cost (declared price without usage) per 1,000 inferences;
+`partition_unhealthy`: share of the version's GPU partition time starved or on an
+oversubscribed card; `drift_share`: share of drifted columns in its drift verdicts."""
 Result = Literal["pass", "high", "low", "nodata"]
 Verdict = Literal["pass", "marginal", "fail", "inconclusive"]
 
@@ -35,9 +39,13 @@ class RolloutMetric(Frozen):
     """A failed critical metric fails the whole run, whatever the score."""
     tolerance: Annotated[float, Field(ge=0)] = 0.1
     """Effect size tolerated: |canary - baseline| / baseline of the medians (means for
-    rates and for cost); smaller effects pass even when significant."""
+    rates and for cost); for the shares `partition_unhealthy` and `drift_share` the
+    difference canary - baseline (their baseline is often 0). Smaller effects pass even
+    when significant."""
     min_samples: Annotated[int, Field(ge=1)] = 50
-    """Per version, after outlier removal; fewer is nodata."""
+    """Per version, after outlier removal; fewer is nodata. What is counted: samples,
+    or for cost the records behind the inferences, for `partition_unhealthy` the
+    partition-seconds of usage, for `drift_share` the rows the verdicts judged."""
 
 
 class Step(Frozen):
@@ -102,7 +110,8 @@ class RolloutSpec(Frozen):
     judge: str = "mann-whitney"
     usd_per_hour: dict[Name, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
     """Declared serving cost per version: cost per 1,000 inferences is this over the
-    interval's inference count (not joined with measured GPU usage)."""
+    interval's inference count when the GPU usage of both versions' partitions was not
+    measured in the interval (the measurement's `source` says which was used)."""
     team: Name | None = None
     declared_at: AwareDatetime
     evidence: dict[str, object] = Field(default_factory=dict)
@@ -217,6 +226,27 @@ class VersionSamples(Frozen):
     model_config = {"populate_by_name": True}
 
 
+class VersionUsage(Frozen):
+    """One GPU partition window of a model version, re-keyed by model for the rollout
+    judge (`rollout-usage`): what it cost and whether it got what it was promised."""
+
+    schema_: Literal["steward.rollout.usage.v1"] = Field("steward.rollout.usage.v1",
+                                                         alias="schema")
+    model: Name
+    version: Name
+    site: Name
+    partition: str
+    start: AwareDatetime
+    end: AwareDatetime
+    allocated_usd: Annotated[float, Field(ge=0)] | None
+    """The window's cost of the share held (None: the card has no price)."""
+    starved: bool
+    oversubscribed: bool
+    """The partition's card was promised more than it has in the window."""
+
+    model_config = {"populate_by_name": True}
+
+
 class Measurement(Frozen):
     """One metric's comparison in one analysis run: every number behind its result."""
 
@@ -233,11 +263,16 @@ class Measurement(Frozen):
     """Median (mean for rates and cost) after outlier removal."""
     canary: float | None = None
     effect: float | None = None
-    """(canary - baseline) / baseline."""
+    """(canary - baseline) / baseline; canary - baseline for shares (test `difference`)."""
     tolerance: float
     u: float | None = None
     p_value: float | None = None
     test: str
+    """`mann-whitney`, `effect` (relative, one value per version), `difference`
+    (canary - baseline of shares) or `none`."""
+    source: str | None = None
+    """Where a value came from when it could come from two: cost `measured` (GPU usage)
+    or `declared` (`usd_per_hour`)."""
 
 
 class Judgement(Frozen):
@@ -300,5 +335,24 @@ class RolloutAction(Frozen):
     artifact: dict[str, object] | None = None
     retrain_trigger_id: str | None = None
     drift_verdict_ids: list[str] = Field(default_factory=list)
+
+    model_config = {"populate_by_name": True}
+
+
+class RolloutAnalysis(Frozen):
+    """Every analysis run as judged, on its own topic (keyed by model): the runs that led
+    to no action are kept too, with the phase the rollout was left in."""
+
+    schema_: Literal["steward.rollout.analysis.v1"] = Field("steward.rollout.analysis.v1",
+                                                            alias="schema")
+    rollout_id: Name
+    model: Name
+    baseline_version: Name
+    canary_version: Name
+    phase: Phase
+    """The rollout's phase after the run (`awaiting` when it led to a proposal)."""
+    proposal_id: str | None = None
+    """The proposal the run led to, if any."""
+    run: AnalysisRun
 
     model_config = {"populate_by_name": True}

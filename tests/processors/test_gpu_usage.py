@@ -202,3 +202,26 @@ def test_an_oversubscribed_card_carries_every_partitions_cost(shared_data: Path)
     assert data["kind"] == "oversubscribed"
     assert _money(data) == (3.5, r(A100_MIN), r(A100_MIN), r(A100_MIN * 0.5),
                             r(A100_MIN * 0.5))
+
+
+def test_usage_records_carry_their_cost_and_health(shared_data: Path) -> None:
+    """The rollout judge's inputs: chat's 2g slice holds 2/7 of an H100 minute, used in
+    full, and is starved and at its memory ceiling; its promise of 3/7 makes the card
+    promised 8/7 (3g + 2g + 1g + 1g held), so every slice of it is on an oversubscribed
+    card. Every A100 replica holds 1/3 of an A100 minute, promised 1/2 each."""
+    prices = Catalogue.load(REPO / "config" / "gpu-prices.toml")
+    usage, _ = run(samples(h100_rows(), shared_data), prices,
+                   promises=[Promise(model="chat", compute=3 / 7)])
+    chat = usage[f"{H100}/mig5"]
+    assert (r(chat.allocated_usd), r(chat.used_usd)) == (r(H100_MIN * 2 / 7),) * 2
+    assert chat.breaches == ["starved", "memory_pressure", "oversubscribed"]
+    fraud = usage[f"{H100}/mig1"]
+    assert (r(fraud.allocated_usd), fraud.breaches) == (r(H100_MIN * 3 / 7), ["oversubscribed"])
+    healthy, _ = run(samples(h100_rows(), shared_data), prices)
+    assert healthy[f"{H100}/mig1"].breaches == []
+    replicas, _ = run(samples(a100_rows(), shared_data), prices,
+                      promises=[Promise(gpu_uuid=A100_UUID, compute=0.5)])
+    assert {(r(u.allocated_usd), tuple(u.breaches)) for u in replicas.values()} == \
+        {(r(A100_MIN / 3), ("oversubscribed",))}
+    unpriced, _ = run(samples(h100_rows(), shared_data))
+    assert unpriced[f"{H100}/mig5"].allocated_usd is None

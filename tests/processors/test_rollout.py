@@ -67,13 +67,20 @@ def allow(emits: list[Emit]) -> list[CloudEvent]:
                         "policyrevision": "rev1"}, e.event.get_data()) for e in emits]
 
 
+def steps(proc: Rollouts, records: list, now: datetime, state=None):
+    """`run_steps` keeping only the proposals (every run's analysis record is checked in
+    tests/processors/test_rollout_measures.py)."""
+    state, out = run_steps(proc, records, now, state)
+    return state, [e for e in out if e.topic is T.PROPOSALS]
+
+
 def types(emits: list[Emit]) -> list[str]:
     return [e.event.get_type() for e in emits]
 
 
 def test_healthy_canary_advances_and_is_promoted_through_the_gate():
     proc = Rollouts()
-    state, out = run_steps(proc, [decl(), *interval(0), *interval(1), closer(1)], T0)
+    state, out = steps(proc, [decl(), *interval(0), *interval(1), closer(1)], T0)
     assert types(out) == ["steward.rollout.step_advanced"]
     assert all(e.topic is T.PROPOSALS for e in out)
     data = out[0].event.get_data()
@@ -84,18 +91,18 @@ def test_healthy_canary_advances_and_is_promoted_through_the_gate():
     assert state.rollouts["r1"].phase == "awaiting"
     # intervals while the gate decides are not judged; the next step starts one interval
     # after the run that advanced it (120 s + 60 s = interval 3)
-    state, out2 = run_steps(proc, [*interval(2), *allow(out), *interval(3), *interval(4),
+    state, out2 = steps(proc, [*interval(2), *allow(out), *interval(3), *interval(4),
                                    closer(4)], T0, state)
     r = state.rollouts["r1"]
     assert types(out2) == ["steward.model.promoted"]
     assert out2[0].event.get_data()["run"]["start"] == "2026-11-23T12:04:00Z"
     assert r.step == 1 and r.phase == "awaiting"
-    state, _ = run_steps(proc, allow(out2), T0, state)
+    state, _ = steps(proc, allow(out2), T0, state)
     assert state.rollouts["r1"].phase == "promoted" and proc.hold(state) == {}
 
 
 def test_latency_regression_rolls_back_within_the_failure_limit():
-    _, out = run_steps(Rollouts(), [decl(), *interval(0, scale=1.4), *interval(1, scale=1.4),
+    _, out = steps(Rollouts(), [decl(), *interval(0, scale=1.4), *interval(1, scale=1.4),
                                         *interval(2, scale=1.4), closer(2)], T0)
     assert types(out) == ["steward.model.rolled_back"]  # the 2nd failed run, not the 3rd
     data = out[0].event.get_data()
@@ -107,7 +114,7 @@ def test_latency_regression_rolls_back_within_the_failure_limit():
 
 
 def test_accuracy_drop_rolls_back():
-    _, out = run_steps(Rollouts(), [decl(), *interval(0, acc=0.7), *interval(1, acc=0.7),
+    _, out = steps(Rollouts(), [decl(), *interval(0, acc=0.7), *interval(1, acc=0.7),
                                     closer(1)], T0)
     assert types(out) == ["steward.model.rolled_back"]
     results = {m["metric"]: m["result"]
@@ -119,12 +126,12 @@ def test_noisy_but_equal_canary_is_never_rolled_back():
     records = [decl()]
     for k in range(8):
         records += interval(k, seed=k)
-    _, out = run_steps(Rollouts(), [*records, closer(7)], T0)
+    _, out = steps(Rollouts(), [*records, closer(7)], T0)
     assert types(out) == ["steward.rollout.step_advanced"]  # then waits for the gate
 
 
 def test_too_little_data_pauses_as_inconclusive():
-    _, out = run_steps(Rollouts(), [decl(), *interval(0, n=5), *interval(1, n=5), closer(1)],
+    _, out = steps(Rollouts(), [decl(), *interval(0, n=5), *interval(1, n=5), closer(1)],
                        T0)
     assert types(out) == ["steward.rollout.paused"]
     data = out[0].event.get_data()
@@ -133,18 +140,18 @@ def test_too_little_data_pauses_as_inconclusive():
 
 def test_denied_action_pauses_and_resume_goes_on():
     proc = Rollouts()
-    state, out = run_steps(proc, [decl(), *interval(0), *interval(1), closer(1)], T0)
+    state, out = steps(proc, [decl(), *interval(0), *interval(1), closer(1)], T0)
     denied = CloudEvent({"id": "x", "source": "/gate", "type": "steward.action.denied",
                          "specversion": "1.0"},
                         {"proposal_id": out[0].event.get_id(), "reasons": ["no rule"],
                          "proposal": out[0].event.get_data()})
-    state, _ = run_steps(proc, [denied], T0, state)
+    state, _ = steps(proc, [denied], T0, state)
     r = state.rollouts["r1"]
     assert r.phase == "paused" and r.reason == "denied by policy: no rule"
     resume = RolloutMessage(command=RolloutCommand(rollout_id="r1", model="fraud",
                                                    command="resume",
                                                    at=T0 + timedelta(seconds=170)))
-    state, out = run_steps(proc, [resume, *interval(3), *interval(4), closer(4)], T0, state)
+    state, out = steps(proc, [resume, *interval(3), *interval(4), closer(4)], T0, state)
     assert types(out) == ["steward.rollout.step_advanced"]  # two fresh passes after 170 s
     assert [out[0].event.get_data()["run"][k] for k in ("index", "start")] == \
         [3, "2026-11-23T12:04:00Z"]  # run indices go on: ids stay unique in the step
@@ -153,16 +160,16 @@ def test_denied_action_pauses_and_resume_goes_on():
 def test_restart_mid_rollout_resumes_the_same_phase_with_no_new_ids():
     proc = Rollouts()
     early = [*interval(0), *interval(1), closer(1)]
-    state, out = run_steps(proc, [decl(), *early], T0)
+    state, out = steps(proc, [decl(), *early], T0)
     late = [*interval(3), *interval(4, scale=1.5), *interval(5, scale=1.5), closer(5)]
-    state, out2 = run_steps(proc, [*allow(out), *late], T0, state)
+    state, out2 = steps(proc, [*allow(out), *late], T0, state)
     assert types(out2) == ["steward.model.rolled_back"]
     sent = {e.event.get_id() for e in out + out2}
     # restart: a fresh instance replays the same records; each topic keeps its order, but
     # the rollouts, samples and actions topics interleave differently
     for replay in ([decl(), *early, *allow(out), *late], [*allow(out), decl(), *early, *late],
                    [*early, *late, decl(), *allow(out)], [*early, *allow(out), *late, decl()]):
-        again, out3 = run_steps(Rollouts(), replay, T0)
+        again, out3 = steps(Rollouts(), replay, T0)
         assert {e.event.get_id() for e in out3} <= sent
         r = again.rollouts["r1"]
         assert (r.phase, r.step) == ("awaiting", 1)
@@ -187,17 +194,17 @@ def test_edge_fleet_waits_on_an_offline_site_and_rollback_names_every_site():
                                        update={"traffic_pct": None, "sites": 3})]})
     proc = Rollouts()
     all3 = ("lyon", "berlin", "oslo")
-    state, out = run_steps(proc, [decl(edge), *interval(0, sites=all3),
+    state, out = steps(proc, [decl(edge), *interval(0, sites=all3),
                                   *interval(1, sites=all3), closer(1, "lyon")], T0)
     assert types(out) == ["steward.rollout.step_advanced"]
     assert out[0].event.get_data()["sites"] == ["lyon", "berlin", "oslo"]
     assert out[0].event.get_data()["run"]["sites"] == ["lyon"]  # step 0: the first site
     # step 1 from interval 3: berlin is offline for two intervals -> waited on, no advance
     two = ("lyon", "oslo")
-    state, out2 = run_steps(proc, [*allow(out), *interval(3, sites=two),
+    state, out2 = steps(proc, [*allow(out), *interval(3, sites=two),
                                    *interval(4, sites=two), closer(4, "lyon")], T0, state)
     assert out2 == [] and state.rollouts["e1"].phase == "running"
-    state, out3 = run_steps(proc, [*interval(5, sites=all3, scale=1.5),
+    state, out3 = steps(proc, [*interval(5, sites=all3, scale=1.5),
                                    *interval(6, sites=all3, scale=1.5), closer(6, "lyon")],
                                   T0, state)
     assert types(out3) == ["steward.model.rolled_back"]
@@ -208,7 +215,7 @@ def test_edge_fleet_waits_on_an_offline_site_and_rollback_names_every_site():
 def test_abort_proposes_a_rollback_to_every_site():
     cmd = RolloutMessage(command=RolloutCommand(rollout_id="r1", model="fraud",
                                                 command="abort", at=T0, reason="by hand"))
-    _, out = run_steps(Rollouts(), [decl(), cmd, cmd], T0)
+    _, out = steps(Rollouts(), [decl(), cmd, cmd], T0)
     assert types(out) == ["steward.model.rolled_back"]
     assert out[0].event.get_data()["phase"] == "aborted"
     assert out[0].event.get_data()["reason"] == "aborted: by hand"

@@ -14,8 +14,8 @@ from steward.schema.drift import RetrainRequested, WindowRef
 from steward.schema.governance import ActionDenied
 from steward.schema.registered import ModelRegistered
 from steward.schema.rollout import RolloutMessage
-from steward.stream import Emit, Source, run_steps
-from tests.processors.test_rollout import T0, allow, closer, interval, types
+from steward.stream import Emit, Source
+from tests.processors.test_rollout import T0, allow, closer, interval, steps, types
 
 TEMPLATE = RolloutTemplate(
     targets=["eu-west-1"], steps=[{"traffic_pct": 10}, {"traffic_pct": 100}], interval_s=60,
@@ -45,7 +45,7 @@ def registered(trigger: str | None = "t1", version: str = "2.0") -> RolloutMessa
 
 
 def test_retrain_then_registration_proposes_a_rollout_start():
-    _, out = run_steps(Rollouts(SETTINGS), [retrain(), registered()], T0)
+    _, out = steps(Rollouts(SETTINGS), [retrain(), registered()], T0)
     assert types(out) == [EventType.ROLLOUT_STARTED]
     data = out[0].event.get_data()
     spec = data["spec"]
@@ -58,24 +58,24 @@ def test_retrain_then_registration_proposes_a_rollout_start():
 
 def test_either_order_and_only_when_paired_with_a_template():
     proc = Rollouts(SETTINGS)
-    _, first = run_steps(proc, [registered(), retrain()], T0)
-    _, second = run_steps(proc, [retrain(), registered()], T0)
+    _, first = steps(proc, [registered(), retrain()], T0)
+    _, second = steps(proc, [retrain(), registered()], T0)
     assert [e.event.get_id() for e in first] == [e.event.get_id() for e in second]
-    assert run_steps(Rollouts(), [retrain(), registered()], T0)[1] == []
-    assert run_steps(proc, [retrain(), registered(trigger="other")], T0)[1] == []
-    assert run_steps(proc, [retrain(), registered(trigger=None)], T0)[1] == []
-    assert run_steps(proc, [retrain(), registered(version="1.0")], T0)[1] == []
-    _, twice = run_steps(proc, [retrain(), retrain(), registered(), registered()], T0)
+    assert steps(Rollouts(), [retrain(), registered()], T0)[1] == []
+    assert steps(proc, [retrain(), registered(trigger="other")], T0)[1] == []
+    assert steps(proc, [retrain(), registered(trigger=None)], T0)[1] == []
+    assert steps(proc, [retrain(), registered(version="1.0")], T0)[1] == []
+    _, twice = steps(proc, [retrain(), retrain(), registered(), registered()], T0)
     assert [e.event.get_id() for e in twice] == [e.event.get_id() for e in second]
 
 
 def test_allowed_start_declares_the_rollout_and_promotion_carries_evidence_and_lineage():
     proc = Rollouts(SETTINGS)
-    state, out = run_steps(proc, [retrain(), registered()], T0)
-    state, out = run_steps(proc, [*allow(out), *interval(0), *interval(1), closer(1)], T0,
+    state, out = steps(proc, [retrain(), registered()], T0)
+    state, out = steps(proc, [*allow(out), *interval(0), *interval(1), closer(1)], T0,
                            state)
     assert types(out) == [EventType.ROLLOUT_STEP_ADVANCED]
-    state, out = run_steps(proc, [*allow(out), *interval(2), *interval(3), *interval(4),
+    state, out = steps(proc, [*allow(out), *interval(2), *interval(3), *interval(4),
                                   closer(4)], T0, state)
     assert types(out) == [EventType.MODEL_PROMOTED]
     data = out[0].event.get_data()
