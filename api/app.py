@@ -10,11 +10,15 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Gauge
 
 from api.decisions import DecisionStore
+from api.fleet import FleetStore
+from api.fleet_gauges import FleetViewGauges
 from api.fleet_metrics import FleetGauges
+from api.fleet_split import FleetSplit, SavingsSettings
 from api.governance_metrics import GovernanceGauges
 from api.gpu import GpuCostGauges, GpuGauges, GpuStore
 from api.references import ReferenceStore
 from api.routers import audit, cost, drift, events, gpu, health, inferences, metrics, references
+from api.routers import fleet as fleet_router
 from api.routers import webhooks as webhooks_router
 from api.routers.models import router as models_router
 from api.routers.rollouts import router as rollouts_router
@@ -31,6 +35,7 @@ def create_app(store: Store, registry: CollectorRegistry,
                checks: dict[str, Callable[[], bool]], catalogue: Catalogue | None = None,
                *, gpu_cost_period: timedelta = timedelta(hours=1),
                clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+               fleet: SavingsSettings | None = None,
                auth: Authenticator | None = None) -> FastAPI:
     """Everything the handlers use is passed in: no globals, easy to test. `clock` is
     the present the GPU cost gauges look back from (`gpu_cost_period`). `auth` guards
@@ -49,6 +54,10 @@ def create_app(store: Store, registry: CollectorRegistry,
     registry.register(GpuCostGauges(app.state.gpu, gpu_cost_period, clock))
     registry.register(GovernanceGauges(store))
     registry.register(FleetGauges(store))
+    app.state.fleet = FleetStore(store)  # GET /fleet*: `fleet` prices its savings
+    app.state.fleet_split = FleetSplit(store, catalogue or Catalogue(), fleet or SavingsSettings(),
+                                       clock)
+    registry.register(FleetViewGauges(app.state.fleet, app.state.fleet_split))
     app.state.registry = registry
     app.state.checks = checks
 
@@ -66,4 +75,5 @@ def create_app(store: Store, registry: CollectorRegistry,
     app.include_router(webhooks_router.router)
     app.include_router(rollouts_router)
     app.include_router(models_router)
+    app.include_router(fleet_router.router)
     return app

@@ -9,6 +9,8 @@ from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
 from api.decisions import DecisionStore
+from api.fleet import FleetStore
+from api.fleet_split import FleetSplit
 from api.gpu import GpuStore
 from api.references import ReferenceStore
 from api.store import Store
@@ -33,6 +35,14 @@ def _gpu(request: Request) -> GpuStore:
     return request.app.state.gpu
 
 
+def _fleet(request: Request) -> FleetStore:
+    return request.app.state.fleet
+
+
+def _fleet_split(request: Request) -> FleetSplit:
+    return request.app.state.fleet_split
+
+
 def _decisions(request: Request) -> DecisionStore:
     return request.app.state.decisions
 
@@ -48,8 +58,21 @@ def _admin(request: Request) -> Principal:
     return auth.authenticate(request.headers.get("authorization"), "admin")
 
 
+def _reader(request: Request) -> Principal:
+    """The caller, if its token has the read scope: stored records, verdicts, costs."""
+    auth: Authenticator = request.app.state.auth
+    return auth.authenticate(request.headers.get("authorization"), "read")
+
+
 def _registry(request: Request) -> CollectorRegistry:
     return request.app.state.registry
+def _ingester(request: Request) -> Principal:
+    """The caller, if its token has the ingest scope: what an edge agent holds, so it can
+    fetch the profile spec it sends to without also reading everyone's records."""
+    auth: Authenticator = request.app.state.auth
+    return auth.authenticate(request.headers.get("authorization"), "ingest")
+
+
 
 
 def _checks(request: Request) -> dict[str, Callable[[], bool]]:
@@ -64,4 +87,8 @@ RegistryDep = Annotated[CollectorRegistry, Depends(_registry)]
 ChecksDep = Annotated[dict[str, Callable[[], bool]], Depends(_checks)]
 DecisionsDep = Annotated[DecisionStore, Depends(_decisions)]
 AdminDep = Annotated[Principal, Depends(_admin)]
+ReaderDep = Annotated[Principal, Depends(_reader)]
 WebhooksDep = Annotated[WebhookStore, Depends(_webhooks)]
+FleetDep = Annotated[FleetStore, Depends(_fleet)]
+FleetSplitDep = Annotated[FleetSplit, Depends(_fleet_split)]
+IngestDep = Annotated[Principal, Depends(_ingester)]

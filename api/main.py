@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from api.app import create_app
 from api.audit_sql import lock_down
 from api.decisions import DecisionSink
+from api.fleet import FleetNodeSink
 from api.gpu import GpuUsageSink
 from api.references import ReferenceCapture
 from api.settings import ApiSettings
@@ -47,6 +48,7 @@ def main(settings: ApiSettings) -> None:
     catalogue = Catalogue.load(settings.gpu_prices_file) if settings.gpu_prices_file else None
     app = create_app(store, registry, checks, catalogue,
                      gpu_cost_period=timedelta(seconds=settings.gpu_cost_period_s),
+                     fleet=settings.fleet_savings,
                      auth=Authenticator(settings.tokens))
     app.state.publish = producer.send_all  # POST /rollouts puts declarations on Kafka
     if telemetry.tracing:  # ... carrying the request's trace context
@@ -54,21 +56,24 @@ def main(settings: ApiSettings) -> None:
     telemetry.instrument(app)
     app.state.topic_prefix = settings.kafka.topic_prefix
     if not settings.tokens:
-        log.warning("no tokens configured: /audit is open to anyone who can reach the API")
+        log.warning("no tokens configured: the API (audit, webhooks, rollouts included) is "
+                    "open to anyone who can reach it")
     capture = ReferenceCapture(app.state.references, settings.capture_reference_rows)
     runners = [Runner(sink, kafka=settings.kafka, group_id=f"{settings.sink_group}-{sink.name}",
                       producer=producer, metrics=metrics, telemetry=telemetry)
                for sink in (EventSink(store), InferenceSink(store, capture),
                             VerdictSink(app.state.verdicts), GpuUsageSink(app.state.gpu),
-                            DecisionSink(app.state.decisions))]
+                            DecisionSink(app.state.decisions), FleetNodeSink(app.state.fleet))]
     stop = threading.Event()
     threads += [threading.Thread(target=supervise, args=(r, stop), name=r.name, daemon=True)
                 for r in runners]
     for t in threads:
         t.start()
-    log.info("API on http://%s:%d, store %s", settings.host, settings.port, settings.db_path)
+    log.info("API on %s://%s:%d, store %s", settings.tls.scheme, settings.host, settings.port,
+             settings.db_path)
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                    **settings.tls.uvicorn_kwargs())
     finally:
         stop.set()
         for r in runners:

@@ -7,8 +7,10 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
+from api.fleet_split import SavingsSettings
 from steward.auth import TokenSpec
 from steward.settings import KafkaSettings, env_config
+from steward.tls import ServerTls
 
 
 class ApiSettings(BaseSettings):
@@ -28,10 +30,15 @@ class ApiSettings(BaseSettings):
     """The GPU price catalogue (TOML; see config/gpu-prices.toml) that GET /cost prices with."""
     gpu_cost_period_s: int = Field(3600, ge=60)
     """The trailing period the GPU cost gauges on /metrics cover (steward_gpu_cost_usd)."""
+    fleet_savings: SavingsSettings = Field(default_factory=SavingsSettings)
+    """GET /fleet/savings' cloud alternative and throughput assumptions, and the period the
+    fleet gauges cover, e.g. STEWARD_FLEET_SAVINGS__ALTERNATIVE_CARD=H100-80GB."""
 
     tokens: list[TokenSpec] = Field(default_factory=list)
-    """Tokens (hashed, as for the collector); the /audit routes need one with the admin
-    scope. None configured = auth off."""
+    """Tokens (hashed, as for the collector): reads need the read scope, audit and every
+    change the admin scope (docs/security.md). None configured = auth off."""
+    tls: ServerTls = Field(default_factory=ServerTls)
+    """HTTPS when a certificate and key are set (STEWARD_TLS__CERTFILE, __KEYFILE)."""
 
     @property
     def db_path(self) -> Path:

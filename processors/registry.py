@@ -8,6 +8,8 @@ from typing import Any
 from processors.canary_latency import CanaryLatency
 from processors.drift.evidently_judge import EvidentlyJudge
 from processors.drift_judge import DriftJudge
+from processors.fleet import Fleet
+from processors.fleet_sightings import FleetSightings
 from processors.governance_gate import GovernanceGate, gate_from
 from processors.gpu_budget import GpuBudget
 from processors.gpu_usage import GpuUsage
@@ -35,6 +37,8 @@ PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
     "governance-gate": lambda s: GovernanceGate(gate_from(s.governance, s.api_url),
                                                 s.governance.reload_s),
     "rollout-samples": lambda s: RolloutSamples(s.rollout_samples),
+    "fleet-sightings": lambda s: FleetSightings(s.fleet_sightings),
+    "fleet": lambda s: Fleet(s.fleet),
     "rollout-usage": lambda s: RolloutUsage(),
     "rollout": lambda s: Rollouts(s.rollouts),
     "drift-judge": lambda s: DriftJudge(s.drift, ApiReferences(s.api_url),

@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings
 
 from processors.canary_latency import CanarySpec
 from processors.drift_judge import DriftSpec
+from processors.fleet import FleetSpec
+from processors.fleet_sightings import SightingsSpec
 from processors.gpu_budget import Budget
 from processors.gpu_usage import GpuSpec
 from processors.retrain_trigger import TriggerSpec
@@ -64,5 +66,9 @@ class ProcessorSettings(BaseSettings):
     rollout_samples: SamplesSpec = Field(default_factory=SamplesSpec)
     """Buckets the rollout judge reads, e.g. STEWARD_ROLLOUT_SAMPLES__BUCKET_S=10."""
     rollouts: RolloutSettings = Field(default_factory=RolloutSettings)
+    fleet_sightings: SightingsSpec = Field(default_factory=SightingsSpec)
+    """Buckets the fleet processor reads, e.g. STEWARD_FLEET_SIGHTINGS__BUCKET_S=10."""
+    fleet: FleetSpec = Field(default_factory=FleetSpec)
+    """Node silences and the straggler grace, e.g. STEWARD_FLEET__OFFLINE_AFTER_S=300."""
     api_url: str = "http://127.0.0.1:8080"
     """Where the drift judge fetches reference datasets."""

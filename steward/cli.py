@@ -262,6 +262,8 @@ def reference_add(
     api_url: Annotated[str, typer.Option(help="Steward API base URL.")] = "http://127.0.0.1:8080",
 ) -> None:
     """Register (or replace) the reference of a model version from a file."""
+    token: Annotated[str | None, typer.Option(envvar="STEWARD_API_TOKEN",
+                                              help="Admin token for the API.")] = None,
     import httpx
 
     ctype = "application/vnd.apache.parquet" if path.suffix.lower() == ".parquet" else "text/csv"
@@ -269,8 +271,7 @@ def reference_add(
     if prediction:
         params["prediction"] = prediction
     resp = httpx.put(f"{api_url.rstrip('/')}/references/{model}/{version}",
-                     content=path.read_bytes(), headers={"content-type": ctype}, params=params,
-                     timeout=120)
+                     content=path.read_bytes(), headers=headers, params=params, timeout=120)
     if resp.status_code != 201:
         typer.echo(f"error: {resp.status_code}: {resp.json().get('detail', resp.text)}", err=True)
         raise typer.Exit(2)

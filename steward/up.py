@@ -40,7 +40,8 @@ class UpOptions:
     topic_prefix: str = ""
     demo: bool = False
     processors: tuple[str, ...] = ("canary-latency", "drift-judge", "retrain-trigger",
-                                   "governance-gate", "rollout-samples", "rollout")
+                                   "governance-gate", "rollout-samples", "rollout",
+                                   "fleet-sightings", "fleet")
     canaries: list[dict] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     agent_env: dict[str, str] | None = None
