@@ -98,14 +98,16 @@ def services() -> Iterator[list[Any]]:
 
 @pytest.fixture
 def start_collector(kafka: KafkaSettings, services: list[Any]) -> Callable[..., Served]:
-    def start(kafka_settings: KafkaSettings | None = None, **overrides: Any) -> Served:
+    def start(kafka_settings: KafkaSettings | None = None, telemetry: Any = None,
+              **overrides: Any) -> Served:
         k = kafka_settings or kafka
         settings = CollectorSettings(kafka=k, **overrides)
         producer = Producer(k, retry_after_s=settings.retry_after_s)
         services.append(producer)
         publisher = Publisher(producer, k.topic_prefix, settings.max_records_per_message,
                           max_message_bytes=settings.kafka.max_message_bytes)
-        app = create_collector(settings, publisher, CollectorRegistry(), ready=lambda: True)
+        app = create_collector(settings, publisher, CollectorRegistry(), ready=lambda: True,
+                               telemetry=telemetry)
         server = Served(app)
         services.append(server)
         return server
@@ -114,12 +116,12 @@ def start_collector(kafka: KafkaSettings, services: list[Any]) -> Callable[..., 
 
 @pytest.fixture
 def start_runner(kafka: KafkaSettings, services: list[Any]) -> Callable[..., Runner]:
-    def start(stage: Any, group: str | None = None) -> Runner:
+    def start(stage: Any, group: str | None = None, telemetry: Any = None) -> Runner:
         producer = Producer(kafka)
         services.append(producer)
         runner = Runner(stage, kafka=kafka, group_id=group or f"{kafka.topic_prefix}{stage.name}",
                         producer=producer, metrics=StreamMetrics(CollectorRegistry()),
-                        poll_timeout_ms=200, tick_interval_s=0.5)
+                        poll_timeout_ms=200, tick_interval_s=0.5, telemetry=telemetry)
         services.append(RunnerThread(runner).start())
         return runner
     return start
