@@ -53,7 +53,8 @@ def _webhooks(request: Request) -> WebhookStore:
 
 def _admin(request: Request) -> Principal:
     """The caller, if its token has the admin scope: audit data shows every model's
-    decisions and inputs, so reading it is an admin's right, not a reader's."""
+    decisions and inputs, so reading it is an admin's right, not a reader's; every
+    route that changes state (references, rollouts, versions, webhooks) needs it too."""
     auth: Authenticator = request.app.state.auth
     return auth.authenticate(request.headers.get("authorization"), "admin")
 
@@ -64,8 +65,6 @@ def _reader(request: Request) -> Principal:
     return auth.authenticate(request.headers.get("authorization"), "read")
 
 
-def _registry(request: Request) -> CollectorRegistry:
-    return request.app.state.registry
 def _ingester(request: Request) -> Principal:
     """The caller, if its token has the ingest scope: what an edge agent holds, so it can
     fetch the profile spec it sends to without also reading everyone's records."""
@@ -73,6 +72,8 @@ def _ingester(request: Request) -> Principal:
     return auth.authenticate(request.headers.get("authorization"), "ingest")
 
 
+def _registry(request: Request) -> CollectorRegistry:
+    return request.app.state.registry
 
 
 def _checks(request: Request) -> dict[str, Callable[[], bool]]:
@@ -88,7 +89,7 @@ ChecksDep = Annotated[dict[str, Callable[[], bool]], Depends(_checks)]
 DecisionsDep = Annotated[DecisionStore, Depends(_decisions)]
 AdminDep = Annotated[Principal, Depends(_admin)]
 ReaderDep = Annotated[Principal, Depends(_reader)]
+IngestDep = Annotated[Principal, Depends(_ingester)]
 WebhooksDep = Annotated[WebhookStore, Depends(_webhooks)]
 FleetDep = Annotated[FleetStore, Depends(_fleet)]
 FleetSplitDep = Annotated[FleetSplit, Depends(_fleet_split)]
-IngestDep = Annotated[Principal, Depends(_ingester)]

@@ -260,16 +260,17 @@ def reference_add(
     [],  # noqa: B006 - typer reads the default, nobody mutates it
     prediction: Annotated[str | None, typer.Option(help="The prediction column.")] = None,
     api_url: Annotated[str, typer.Option(help="Steward API base URL.")] = "http://127.0.0.1:8080",
-) -> None:
-    """Register (or replace) the reference of a model version from a file."""
     token: Annotated[str | None, typer.Option(envvar="STEWARD_API_TOKEN",
                                               help="Admin token for the API.")] = None,
+) -> None:
+    """Register (or replace) the reference of a model version from a file."""
     import httpx
 
     ctype = "application/vnd.apache.parquet" if path.suffix.lower() == ".parquet" else "text/csv"
     params: dict[str, Any] = {"categorical": categorical}
     if prediction:
         params["prediction"] = prediction
+    headers = {"content-type": ctype} | ({"authorization": f"Bearer {token}"} if token else {})
     resp = httpx.put(f"{api_url.rstrip('/')}/references/{model}/{version}",
                      content=path.read_bytes(), headers=headers, params=params, timeout=120)
     if resp.status_code != 201:
