@@ -29,7 +29,9 @@ def main(settings: CollectorSettings) -> None:
     telemetry.install()
     app = create_app(settings, publisher, registry,
                      ready=cached(lambda: is_reachable(settings.kafka)), telemetry=telemetry)
-    log.info("collector listening on http://%s:%d (OTLP/HTTP)", settings.host, settings.port)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    log.info("collector listening on %s://%s:%d (OTLP/HTTP)", settings.tls.scheme,
+             settings.host, settings.port)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+                **settings.tls.uvicorn_kwargs())
     producer.close()
     telemetry.shutdown()

@@ -7,6 +7,7 @@ from pydantic_settings import BaseSettings
 
 from steward.auth import TokenSpec
 from steward.settings import KafkaSettings, env_config
+from steward.tls import ServerTls
 
 
 class CollectorSettings(BaseSettings):
@@ -21,3 +22,5 @@ class CollectorSettings(BaseSettings):
     retry_after_s: float = Field(5.0, gt=0)
     tokens: list[TokenSpec] = Field(default_factory=list)
     """Ingest tokens (hashed), e.g. from `steward token new`; none configured = auth off."""
+    tls: ServerTls = Field(default_factory=ServerTls)
+    """HTTPS when a certificate and key are set (STEWARD_TLS__CERTFILE, __KEYFILE)."""

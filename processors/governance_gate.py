@@ -21,6 +21,8 @@ from steward.governance.gate import Gate
 from steward.stream import Emit, Source
 
 if TYPE_CHECKING:
+    import httpx
+
     from processors.settings import GovernanceSettings
 
 
@@ -58,7 +60,8 @@ class GovernanceGate:
                        Emit(T.ACTIONS, outcome.event)]
 
 
-def gate_from(settings: GovernanceSettings, api_url: str | None = None) -> Gate:
+def gate_from(settings: GovernanceSettings, api_url: str | None = None,
+              client: httpx.Client | None = None) -> Gate:
     """The gate as configured: OPA over REST when `opa_url` is set, else regopy over
     `rules_dir` (which must compile: a ConfigError says where it does not); with
     `api_url`, team GPU spend from the API's cost query is added to the input."""
@@ -74,6 +77,6 @@ def gate_from(settings: GovernanceSettings, api_url: str | None = None) -> Gate:
         from steward.governance.embedded import EmbeddedEngine
 
         engine = EmbeddedEngine(settings.rules_dir)
-    facts = ApiCostFacts(api_url) if api_url else None
+    facts = ApiCostFacts(api_url, client=client) if api_url else None
     return Gate(engine, mask, list(settings.masked_fields), frozenset(settings.fail_open),
                 facts=facts)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from processors.canary_latency import CanaryLatency
 from processors.drift.evidently_judge import EvidentlyJudge
 from processors.drift_judge import DriftJudge
@@ -22,6 +24,7 @@ from processors.settings import ProcessorSettings
 from steward.errors import ConfigError
 from steward.gpu.prices import Catalogue
 from steward.stream import Processor
+from steward.tls import http_client
 
 
 def _catalogue(s: ProcessorSettings) -> Catalogue:
@@ -29,19 +32,25 @@ def _catalogue(s: ProcessorSettings) -> Catalogue:
     return Catalogue.load(s.gpu_prices_file) if s.gpu_prices_file else Catalogue()
 
 
+def _api(s: ProcessorSettings, timeout: float) -> httpx.Client:
+    """A client for the API: its read token and CA bundle, when set."""
+    return http_client(timeout=timeout, token=s.api_token, ca_bundle=s.api_ca_bundle)
+
+
 PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
     "canary-latency": lambda s: CanaryLatency(s.canaries),
     "retrain-trigger": lambda s: RetrainTrigger(s.retrain),
     "gpu-usage": lambda s: GpuUsage(s.gpu, _catalogue(s)),
     "gpu-budget": lambda s: GpuBudget(s.budgets, _catalogue(s)),
-    "governance-gate": lambda s: GovernanceGate(gate_from(s.governance, s.api_url),
+    "governance-gate": lambda s: GovernanceGate(gate_from(s.governance, s.api_url,
+                                                          _api(s, 5.0)),
                                                 s.governance.reload_s),
     "rollout-samples": lambda s: RolloutSamples(s.rollout_samples),
     "fleet-sightings": lambda s: FleetSightings(s.fleet_sightings),
     "fleet": lambda s: Fleet(s.fleet),
     "rollout-usage": lambda s: RolloutUsage(),
     "rollout": lambda s: Rollouts(s.rollouts),
-    "drift-judge": lambda s: DriftJudge(s.drift, ApiReferences(s.api_url),
+    "drift-judge": lambda s: DriftJudge(s.drift, ApiReferences(s.api_url, _api(s, 30.0)),
                                         EvidentlyJudge(calibrated=s.drift.calibrated)),
 }
 

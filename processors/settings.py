@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings
 
 from processors.canary_latency import CanarySpec
@@ -72,3 +72,7 @@ class ProcessorSettings(BaseSettings):
     """Node silences and the straggler grace, e.g. STEWARD_FLEET__OFFLINE_AFTER_S=300."""
     api_url: str = "http://127.0.0.1:8080"
     """Where the drift judge fetches reference datasets."""
+    api_token: SecretStr | None = None
+    """Token with the read scope for `api_url` (references, GPU cost), when the API has tokens."""
+    api_ca_bundle: Path | None = None
+    """PEM CA bundle to check the API's HTTPS certificate against (private CA, self-signed)."""

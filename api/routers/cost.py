@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import GpuDep
+from api.deps import GpuDep, ReaderDep
 
 router = APIRouter(tags=["cost"])
 Group = Literal["model", "version", "team", "site", "tier"]
@@ -15,6 +15,7 @@ Group = Literal["model", "version", "team", "site", "tier"]
 
 @router.get("/cost")
 def cost(
+    _reader: ReaderDep,
     gpu: GpuDep,
     since: Annotated[datetime, Query(description="window start >= since")],
     until: Annotated[datetime, Query(description="window start < until")],

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import ReferencesDep, StoreDep, VerdictsDep
+from api.deps import ReaderDep, ReferencesDep, StoreDep, VerdictsDep
 from api.drift_report import render
 from api.schemas import VerdictsPage
 from api.verdicts import VerdictQuery
@@ -18,6 +18,7 @@ router = APIRouter(tags=["drift"])
 
 @router.get("/drift", response_model=VerdictsPage)
 def list_verdicts(
+    _reader: ReaderDep,
     verdicts: VerdictsDep,
     model: Annotated[str | None, Query(max_length=128)] = None,
     version: Annotated[str | None, Query(max_length=128)] = None,
@@ -38,7 +39,8 @@ def list_verdicts(
 
 @router.get("/drift/{verdict_id}/report", response_class=HTMLResponse,
             responses={404: {"description": "no such verdict, reference or window records"}})
-def drift_report(verdicts: VerdictsDep, references: ReferencesDep, store: StoreDep,
+def drift_report(_reader: ReaderDep, verdicts: VerdictsDep, references: ReferencesDep,
+                 store: StoreDep,
                  verdict_id: Annotated[str, Path(max_length=128)]) -> HTMLResponse:
     """Evidently's full HTML report for the stored window behind one verdict."""
     return HTMLResponse(render(verdict_id, verdicts, references, store))

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import GpuDep
+from api.deps import GpuDep, ReaderDep
 
 router = APIRouter(tags=["gpu"])
 Filter = Annotated[str | None, Query(max_length=128)]
@@ -15,8 +15,8 @@ Filter = Annotated[str | None, Query(max_length=128)]
 
 @router.get("/gpu/partitions")
 def list_partitions(
-    gpu: GpuDep, site: Filter = None, node: Filter = None, gpu_uuid: Filter = None,
-    team: Filter = None, model: Filter = None,
+    _reader: ReaderDep, gpu: GpuDep, site: Filter = None, node: Filter = None,
+    gpu_uuid: Filter = None, team: Filter = None, model: Filter = None,
     since: Annotated[datetime | None, Query(description="window start >= since")] = None,
     until: Annotated[datetime | None, Query(description="window start < until")] = None,
 ) -> dict[str, Any]:

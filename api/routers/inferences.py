@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import StoreDep
+from api.deps import ReaderDep, StoreDep
 from api.schemas import InferencesPage
 from api.store import InferenceQuery
 
@@ -16,6 +16,7 @@ router = APIRouter(tags=["telemetry"])
 
 @router.get("/inferences", response_model=InferencesPage)
 def list_inferences(
+    _reader: ReaderDep,
     store: StoreDep,
     model: Annotated[str | None, Query(max_length=128)] = None,
     version: Annotated[str | None, Query(max_length=128)] = None,

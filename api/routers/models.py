@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
+from api.deps import AdminDep
 from api.routers.rollouts import _publish
 from steward.errors import InvalidInput
 from steward.schema.registered import ModelRegistered
@@ -22,7 +23,7 @@ router = APIRouter(tags=["models"])
 
 
 @router.post("/models/{model}/versions", status_code=202)
-def register(request: Request, model: str,
+def register(_admin: AdminDep, request: Request, model: str,
              body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     """Register `version` of `model` (with `retrain_trigger_id`, `eval`, `model_card`,
     `artifact`); 202: on the rollouts topic. `registered_at` defaults to now."""

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import ReferencesDep
+from api.deps import AdminDep, IngestDep, ReaderDep, ReferencesDep
 from api.references import read_table
 from api.schemas import ReferenceOut, ReferenceSummary
 from collector.bodies import read_limited
@@ -26,7 +26,7 @@ ModelName = Annotated[str, Path(pattern=NAME)]
             openapi_extra={"requestBody": {"content": {"text/csv": {},
                                                        "application/vnd.apache.parquet": {}}}})
 async def put_reference(
-    request: Request, refs: ReferencesDep, model: ModelName,
+    _admin: AdminDep, request: Request, refs: ReferencesDep, model: ModelName,
     version: Annotated[str, Path(pattern=NAME)],
     categorical: Annotated[list[str], Query(description="columns to treat as categorical")] = [],  # noqa: B006
     prediction: Annotated[str | None, Query(description="the prediction column")] = None,
@@ -44,13 +44,13 @@ async def put_reference(
 
 
 @router.get("/references", response_model=list[ReferenceSummary])
-def list_references(refs: ReferencesDep) -> list[ReferenceSummary]:
+def list_references(_reader: ReaderDep, refs: ReferencesDep) -> list[ReferenceSummary]:
     return [ReferenceSummary(**r) for r in refs.list()]
 
 
 @router.get("/references/{model}/{version}", response_model=ReferenceOut,
             responses={404: {"description": "no reference for this model version"}})
-def get_reference(refs: ReferencesDep, model: ModelName,
+def get_reference(_reader: ReaderDep, refs: ReferencesDep, model: ModelName,
                   version: Annotated[str, Path(pattern=NAME)]) -> ReferenceOut:
     """The whole reference, rows included: what the drift processors judge against."""
     ref = refs.get(model, version)
@@ -63,7 +63,7 @@ def get_reference(refs: ReferencesDep, model: ModelName,
 
 @router.get("/references/{model}/{version}/profile-spec", response_model=ProfileSpec,
             responses={404: {"description": "no reference for this model version"}})
-async def get_profile_spec(refs: ReferencesDep, model: ModelName,
+async def get_profile_spec(_agent: IngestDep, refs: ReferencesDep, model: ModelName,
                            version: Annotated[str, Path(pattern=NAME)]) -> ProfileSpec:
     """What an edge agent profiles for this version instead of sending raw features: the
     reference's columns, bin edges at its deciles, the KLL k and the reservoir size, and

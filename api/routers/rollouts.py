@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from api.deps import StoreDep
+from api.deps import AdminDep, ReaderDep, StoreDep
 from api.store import EventQuery
 from steward import topics as T
 from steward.bus.producer import Out
@@ -39,7 +39,8 @@ def _publish(request: Request, msg: RolloutMessage) -> None:
 
 
 @router.post("/rollouts", status_code=202)
-def declare(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def declare(_admin: AdminDep, request: Request,
+            body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
     """Declare a rollout (`declared_at` defaults to now); 202: on the rollouts topic."""
     body = {"declared_at": datetime.now(UTC), **body}
     try:
@@ -51,7 +52,7 @@ def declare(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict[s
 
 
 @router.post("/rollouts/{rollout_id}/{command}", status_code=202)
-def command(request: Request, rollout_id: str, command: str,
+def command(_admin: AdminDep, request: Request, rollout_id: str, command: str,
             model: str, reason: str = "") -> dict[str, Any]:
     """`resume` a paused rollout or `abort` one (proposes a rollback to every site)."""
     try:
@@ -64,7 +65,8 @@ def command(request: Request, rollout_id: str, command: str,
 
 
 @router.get("/rollouts/{rollout_id}")
-def history(store: StoreDep, rollout_id: str, model: str | None = None) -> dict[str, Any]:
+def history(_reader: ReaderDep, store: StoreDep, rollout_id: str,
+            model: str | None = None) -> dict[str, Any]:
     """The rollout's actions as emitted (allowed, with decision id and policy revision),
     oldest first; the last one's `phase` is where the rollout stands once applied."""
     if not re.match(NAME_PATTERN, rollout_id):

@@ -36,6 +36,7 @@ from collector.agent.spool import Entry, Spool
 from collector.agent.upstream import Outcome, classify, no_answer
 from steward import __version__
 from steward.errors import InvalidInput
+from steward.tls import http_client
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,8 @@ class Forwarder:
         self.spool = spool
         self.metrics = metrics
         self.monotonic = monotonic
-        self.client = client or httpx.Client(timeout=settings.request_timeout_s)
+        self.client = client or http_client(timeout=settings.request_timeout_s,
+                                            ca_bundle=settings.ca_bundle)
         self._backoff = wait_random_exponential(multiplier=settings.backoff_base_s,
                                                 max=settings.backoff_cap_s)
         self._failures = 0

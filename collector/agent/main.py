@@ -26,6 +26,7 @@ from collector.agent.settings import AgentSettings
 from collector.agent.specs import Specs
 from collector.agent.spool import DirLock, Spool, prepare_dir
 from steward.lifecycle import on_signals
+from steward.tls import http_client
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,10 @@ class Agent:
         p = self.settings.profiles
         pending = Pending(path, p.max_pending_bytes, self.settings.retry_after_s)
         assert p.api_url is not None  # the settings check it
+        client = http_client(timeout=10.0, token=self.settings.token,
+                             ca_bundle=self.settings.ca_bundle)
         specs = Specs(p.api_url, pending, ttl_s=p.spec_ttl_s, retry_s=p.spec_retry_s,
-                      clock=clock)
+                      client=client, clock=clock)
         return Profiler(p, pending, specs, self.metrics, clock=clock)
 
     def _open(self, path: Path, clock: Callable[[], float]) -> Spool:

@@ -82,7 +82,11 @@ class AgentSettings(BaseSettings):
     collector_url: str
     """Base URL of the collector, e.g. https://steward.example.com:4318 (no path)."""
     token: SecretStr | None = None
-    """Sent as `Authorization: Bearer <token>`; never logged."""
+    """Sent as `Authorization: Bearer <token>`; never logged. Give it the ingest scope (and
+    in profile mode the API accepts it for the profile spec, which needs the same)."""
+    ca_bundle: Path | None = None
+    """PEM CA bundle the collector's (and API's) HTTPS certificate is checked against, for
+    a private CA or a self-signed certificate; unset: the system's trust store."""
     host: str = "127.0.0.1"
     port: int = Field(4318, ge=0, le=65535)
     """4318 is where OpenTelemetry SDKs export by default, so they need no configuration."""
