@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Gauge
 
+from api.charts import ChartSampler
 from api.decisions import DecisionStore
 from api.fleet import FleetStore
 from api.fleet_gauges import FleetViewGauges
@@ -19,6 +20,7 @@ from api.gpu import GpuCostGauges, GpuGauges, GpuStore
 from api.references import ReferenceStore
 from api.routers import audit, cost, drift, events, gpu, health, inferences, metrics, references
 from api.routers import fleet as fleet_router
+from api.routers import ui as ui_router
 from api.routers import webhooks as webhooks_router
 from api.routers.models import router as models_router
 from api.routers.rollouts import router as rollouts_router
@@ -36,10 +38,12 @@ def create_app(store: Store, registry: CollectorRegistry,
                *, gpu_cost_period: timedelta = timedelta(hours=1),
                clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                fleet: SavingsSettings | None = None,
-               auth: Authenticator | None = None) -> FastAPI:
+               auth: Authenticator | None = None,
+               charts: ChartSampler | None = None) -> FastAPI:
     """Everything the handlers use is passed in: no globals, easy to test. `clock` is
     the present the GPU cost gauges look back from (`gpu_cost_period`). `auth` guards
-    the /audit routes (admin scope); none configured means auth is off."""
+    the /audit routes (admin scope); none configured means auth is off. `charts` samples
+    `registry` for GET /ui (its `run` is the caller's to start; default: every 5 s)."""
     app = FastAPI(title="Steward API", version=__version__,
                   description="Audit queries, events, health and metrics of Steward.")
     app.state.store = store
@@ -59,6 +63,7 @@ def create_app(store: Store, registry: CollectorRegistry,
                                        clock)
     registry.register(FleetViewGauges(app.state.fleet, app.state.fleet_split))
     app.state.registry = registry
+    app.state.charts = charts or ChartSampler(registry, clock)
     app.state.checks = checks
 
     @app.exception_handler(StewardError)
@@ -76,4 +81,5 @@ def create_app(store: Store, registry: CollectorRegistry,
     app.include_router(rollouts_router)
     app.include_router(models_router)
     app.include_router(fleet_router.router)
+    app.include_router(ui_router.router)
     return app

@@ -11,6 +11,7 @@ belongs to Prometheus.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -26,12 +27,10 @@ log = logging.getLogger(__name__)
 Samples = Mapping[str, list[tuple[dict[str, str], float]]]
 """A registry's samples by sample name (a counter's carry `_total`): (labels, value)."""
 
-SINK_STAGES = frozenset({"sink", "telemetry-sink", "verdict-sink", "gpu-usage-sink",
-                         "decision-sink"})
-"""The API's own consumers: what they take in is what reaches the store."""
 ONLINE_S = 300.0
 """A site is online when heard from this recently (the Fleet dashboard's 'Sites online')."""
 MAX_SERIES = 10
+_TOPIC = re.compile(r"^(?:.*?\.)??steward\.(.+?)(?:\.v\d+)?$")
 
 
 def summed(samples: Samples, metric: str, by: Iterable[str],
@@ -62,6 +61,17 @@ class Chart:
     rate: bool = False
 
 
+def _ingest(s: Samples, _now: float) -> dict[str, float]:
+    """Records the API's sinks took in (the only stages in the API's registry), by topic,
+    named without the deployment prefix and version (`t1.steward.telemetry.inference.v1`
+    -> `telemetry.inference`): what reached the store."""
+    out: dict[str, float] = {}
+    for topic, n in summed(s, "steward_stream_records_total", ("topic",)).items():
+        name = _TOPIC.sub(r"\1", topic)
+        out[name] = out.get(name, 0.0) + n
+    return out
+
+
 def _sites_online(s: Samples, now: float) -> dict[str, float]:
     seen = s.get("steward_site_last_seen_timestamp_seconds", ())
     return {"online": float(sum(1 for _, ts in seen if now - ts < ONLINE_S))} if seen else {}
@@ -86,8 +96,7 @@ def _is_rollout(labels: dict[str, str]) -> bool:
 CHARTS: tuple[Chart, ...] = (
     Chart("ingest", "Records taken in per second, by topic", "records/s", "Fleet overview",
           ("steward_stream_records_total",),
-          lambda s, _: summed(s, "steward_stream_records_total", ("topic",),
-                              lambda lb: lb.get("stage") in SINK_STAGES), rate=True),
+          _ingest, rate=True),
     Chart("sites", "Sites online (heard from in the last 5 min)", "sites", "Fleet overview",
           ("steward_site_last_seen_timestamp_seconds",), _sites_online),
     Chart("drift", "Share of drifted columns, latest window", "share", "Drift",

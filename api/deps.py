@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry
 
+from api.charts import ChartSampler
 from api.decisions import DecisionStore
 from api.fleet import FleetStore
 from api.fleet_split import FleetSplit
@@ -76,6 +77,10 @@ def _registry(request: Request) -> CollectorRegistry:
     return request.app.state.registry
 
 
+def _charts(request: Request) -> ChartSampler:
+    return request.app.state.charts
+
+
 def _checks(request: Request) -> dict[str, Callable[[], bool]]:
     return request.app.state.checks
 
@@ -93,3 +98,4 @@ IngestDep = Annotated[Principal, Depends(_ingester)]
 WebhooksDep = Annotated[WebhookStore, Depends(_webhooks)]
 FleetDep = Annotated[FleetStore, Depends(_fleet)]
 FleetSplitDep = Annotated[FleetSplit, Depends(_fleet_split)]
+ChartsDep = Annotated[ChartSampler, Depends(_charts)]

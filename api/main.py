@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import uvicorn
 from prometheus_client import CollectorRegistry
 
 from api.app import create_app
 from api.audit_sql import lock_down
+from api.charts import ChartSampler
 from api.decisions import DecisionSink
 from api.fleet import FleetNodeSink
 from api.gpu import GpuUsageSink
@@ -46,10 +47,12 @@ def main(settings: ApiSettings) -> None:
     checks = {"store": store.ping, "broker": cached(lambda: is_reachable(settings.kafka)),
               "sinks": lambda: bool(threads) and all(t.is_alive() for t in threads)}
     catalogue = Catalogue.load(settings.gpu_prices_file) if settings.gpu_prices_file else None
+    charts = ChartSampler(registry, lambda: datetime.now(UTC),
+                          interval_s=settings.charts_interval_s, points=settings.charts_points)
     app = create_app(store, registry, checks, catalogue,
                      gpu_cost_period=timedelta(seconds=settings.gpu_cost_period_s),
                      fleet=settings.fleet_savings,
-                     auth=Authenticator(settings.tokens))
+                     auth=Authenticator(settings.tokens), charts=charts)
     app.state.publish = producer.send_all  # POST /rollouts puts declarations on Kafka
     if telemetry.tracing:  # ... carrying the request's trace context
         app.state.publish = lambda outs: producer.send_all(stamp(outs))
@@ -67,7 +70,8 @@ def main(settings: ApiSettings) -> None:
     stop = threading.Event()
     threads += [threading.Thread(target=supervise, args=(r, stop), name=r.name, daemon=True)
                 for r in runners]
-    for t in threads:
+    sampler = threading.Thread(target=charts.run, args=(stop,), name="charts", daemon=True)
+    for t in [*threads, sampler]:
         t.start()
     log.info("API on %s://%s:%d, store %s", settings.tls.scheme, settings.host, settings.port,
              settings.db_path)

@@ -30,6 +30,10 @@ class ApiSettings(BaseSettings):
     """The GPU price catalogue (TOML; see config/gpu-prices.toml) that GET /cost prices with."""
     gpu_cost_period_s: int = Field(3600, ge=60)
     """The trailing period the GPU cost gauges on /metrics cover (steward_gpu_cost_usd)."""
+    charts_interval_s: float = Field(5.0, ge=0.1, le=3600)
+    """How often the API samples its metrics for the chart page (GET /ui)."""
+    charts_points: int = Field(360, ge=2, le=100_000)
+    """Samples the chart page keeps (360 at 5 s: the last 30 minutes)."""
     fleet_savings: SavingsSettings = Field(default_factory=SavingsSettings)
     """GET /fleet/savings' cloud alternative and throughput assumptions, and the period the
     fleet gauges cover, e.g. STEWARD_FLEET_SAVINGS__ALTERNATIVE_CARD=H100-80GB."""

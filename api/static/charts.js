@@ -6,7 +6,7 @@
 
 const TOKEN_KEY = "steward.token";
 const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#17becf", "#8c564b",
-                 "#e377c2", "#bcbd22", "#7f7f7f", "#393b79"];
+                 "#e377c2", "#bcbd22", "#637939", "#393b79"];
 const W = 540, H = 200, LEFT = 52, RIGHT = 10, TOP = 10, BOTTOM = 24;
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -63,7 +63,8 @@ function drawLines(svg, chart, times) {
   const y = frame(svg, lo, hi);
   const t0 = times[0], span = Math.max(times[times.length - 1] - t0, 1);
   const x = t => LEFT + (W - LEFT - RIGHT) * (t - t0) / span;
-  svg.appendChild(el("text", {x: LEFT, y: H - 6}, `-${Math.round(span)} s`));
+  const ago = span >= 120 ? `-${Math.round(span / 60)} min` : `-${Math.round(span)} s`;
+  svg.appendChild(el("text", {x: LEFT, y: H - 6}, ago));
   svg.appendChild(el("text", {x: W - RIGHT, y: H - 6, "text-anchor": "end"}, "now"));
   chart.series.forEach((s, i) => {
     let d = "", pen = "M";
@@ -88,6 +89,8 @@ function drawBars(svg, chart) {
     svg.appendChild(el("rect", {class: "series", "data-series": chart.series[i].name,
       x: LEFT + slot * i + slot * 0.15, width: slot * 0.7, y: top,
       height: Math.max(Math.abs(y(0) - y(v)), 1), fill: COLOURS[i % COLOURS.length]}));
+    svg.appendChild(el("text", {x: LEFT + slot * (i + 0.5), y: H - 6, "text-anchor": "middle"},
+                       chart.series[i].name));
   });
 }
 
