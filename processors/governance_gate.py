@@ -66,6 +66,7 @@ def gate_from(settings: GovernanceSettings, api_url: str | None = None,
     `rules_dir` (which must compile: a ConfigError says where it does not); with
     `api_url`, team GPU spend from the API's cost query is added to the input."""
     from steward.governance.facts import ApiCostFacts
+    from steward.governance.fleet_facts import with_fleet
     from steward.governance.masking import mask
 
     engine: PolicyEngine
@@ -79,4 +80,4 @@ def gate_from(settings: GovernanceSettings, api_url: str | None = None,
         engine = EmbeddedEngine(settings.rules_dir)
     facts = ApiCostFacts(api_url, client=client) if api_url else None
     return Gate(engine, mask, list(settings.masked_fields), frozenset(settings.fail_open),
-                facts=facts)
+                facts=with_fleet(facts) if facts is not None else None)

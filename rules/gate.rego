@@ -7,6 +7,7 @@
 package steward.gate
 
 import data.steward.budget
+import data.steward.fleet
 import data.steward.hardware
 import data.steward.promotion
 import data.steward.quotas
@@ -25,6 +26,7 @@ known_types := {
 
 policies := {
 	"budget": {"applies": budget.applies, "deny": budget.deny},
+	"fleet": {"applies": fleet.applies, "deny": fleet.deny},
 	"hardware": {"applies": hardware.applies, "deny": hardware.deny},
 	"promotion": {"applies": promotion.applies, "deny": promotion.deny},
 	"quotas": {"applies": quotas.applies, "deny": quotas.deny},

@@ -22,7 +22,7 @@ promotion := {
 cases["allow: promotion, every policy applies"] := {
 	"input": promotion,
 	"rule": "decision",
-	"equals": {"allow": true, "deny": [], "rules": ["budget", "hardware", "promotion", "quotas", "residency"]},
+	"equals": {"allow": true, "deny": [], "rules": ["budget", "fleet", "hardware", "promotion", "quotas", "residency"]},
 }
 
 cases["deny: reasons prefixed with the policy and sorted"] := {
@@ -35,7 +35,7 @@ cases["deny: reasons prefixed with the policy and sorted"] := {
 			"budget: team risk GPU budget exceeded: spent 19990.00 + estimated 20.00 = 20010.00 USD > budget 20000.00 USD",
 			"promotion: canary verdict is fail, not pass",
 		],
-		"rules": ["budget", "hardware", "promotion", "quotas", "residency"],
+		"rules": ["budget", "fleet", "hardware", "promotion", "quotas", "residency"],
 	},
 }
 
