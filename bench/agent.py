@@ -35,6 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from _report import Results, add_json_arg
 from ingest import drive, inference_batch, otlp_body
 from prometheus_client import CollectorRegistry
 
@@ -240,6 +241,7 @@ def main() -> None:
                     help="the forwarding agent's max_batch_records (its default)")
     ap.add_argument("--dir", type=Path, default=None,
                     help="where the spool files go (default: the system temp dir)")
+    add_json_arg(ap)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="steward-agent-bench-", dir=args.dir))
     try:
@@ -265,6 +267,13 @@ def main() -> None:
               f"points per entry, {work.parent} ({filesystem(work)})", written)
         table(f"forward, {args.forward_entries} entries per signal, 1 sender, at most "
               f"{args.max_batch_records} records per agent request", forwarded)
+        out = Results("agent")
+        for rows in (written, forwarded):
+            for i in range(0, len(rows), 2):
+                (base, base_rate, _), (label, rate, _) = rows[i], rows[i + 1]
+                out.add(f"edge {label}", rate, "records/s",
+                        base.replace(" (baseline)", ""), base_rate)
+        out.write(args.json)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

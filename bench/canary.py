@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from _report import Results, add_json_arg
 from scipy.stats import mannwhitneyu
 
 from processors.canary.judge import mann_whitney
@@ -52,6 +53,7 @@ def main() -> None:
     ap.add_argument("--rollouts", type=int, default=1000)
     ap.add_argument("--intervals", type=int, default=3)
     ap.add_argument("--per-bucket", type=int, default=100)
+    add_json_arg(ap)
     a = ap.parse_args()
     rng = np.random.default_rng(0)
     specs = [spec(i) for i in range(a.rollouts)]
@@ -88,6 +90,14 @@ def main() -> None:
     print(f"  judge (4 metrics, 3 tests):          {a.rollouts / judge_s:10.0f} judgements/s")
     print(f"  rollout processor ({runs} runs, {len(records)} sample records): "
           f"{runs / proc_s:10.0f} judgements/s")
+
+    out = Results("canary")
+    base = "scipy mannwhitneyu alone, 1 test per rollout"
+    out.add(f"canary judge, {a.rollouts} rollouts (4 metrics, 3 tests)", a.rollouts / judge_s,
+            "judgements/s", base, a.rollouts / base_s)
+    out.add("rollout processor end to end", runs / proc_s, "judgements/s", base,
+            a.rollouts / base_s)
+    out.write(a.json)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from _report import Results, add_json_arg  # noqa: E402
 
 from processors.drift import ColumnSpec, DatasetVerdict, Reference  # noqa: E402
 from processors.drift.evidently_report import ReportVerdict, reduce, run_snapshot  # noqa: E402
@@ -186,6 +187,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-pin", action="store_true")
+    add_json_arg(parser)
     args = parser.parse_args()
     if not args.no_pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -196,6 +198,17 @@ def main() -> None:
     print(f"Drift judging, {cpus}, same windows in the same run; agreement = every column's "
           "test, threshold and flag, and the dataset verdict, equal the report's.\n")
     print(table(results))
+    out = Results("drift")
+    for r in results:
+        base = f"full Evidently Report per window ({r['rows']:,} rows)"
+        out.add(f"drift judge, {r['rows']:,}-row windows", r["steward"], "windows/s", base,
+                r["report"], note=f"agreement {r['agree']}/{r['windows']}")
+        out.add(f"drift judge + calibrated, {r['rows']:,}-row windows", r["both"], "windows/s",
+                base, r["report"])
+        out.add(f"drift judge from edge profiles, {r['rows']:,}-row windows", r["profile"],
+                "windows/s", base, r["report"],
+                note=f"profile = raw {r['profile_agree_cal']}/{r['windows']}")
+    out.write(args.json)
 
 
 if __name__ == "__main__":

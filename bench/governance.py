@@ -33,6 +33,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import regopy
+from _report import Results, add_json_arg
+
+from steward.governance.bundle import load_bundle
 from steward.governance.embedded import EmbeddedEngine
 from steward.governance.policytest import load_examples
 from steward.schema.governance import Decision
@@ -100,10 +104,26 @@ def bare_python(data: dict, inp: dict) -> dict:
     return {"allow": not deny, "deny": sorted(deny), "rules": []}
 
 
+def bare_regopy(rules: str):
+    """regopy alone: one Interpreter with the same data and modules, `set_input_term` +
+    `query` of the same rule, output not parsed (what any regopy caller pays)."""
+    bundle = load_bundle(rules)
+    interp = regopy.Interpreter()
+    interp.add_data(bundle.data)
+    for module in bundle.modules:
+        interp.add_module(module.path, module.text)
+
+    def evaluate(inp: dict) -> object:
+        interp.set_input_term(json.dumps(inp))
+        return interp.query("data.steward.gate.decision")
+    return evaluate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--rules", default=str(Path(__file__).resolve().parents[1] / "rules"))
+    add_json_arg(parser)
     args = parser.parse_args()
     examples = load_examples(args.rules)
     inputs = [e["input"] for e in examples.values()]
@@ -139,7 +159,10 @@ def main() -> None:
         ("baseline: `allow := true` through the engine", lambda i: trivial.evaluate(GATE, i),
          inputs, 1),
         ("baseline: bare Python checks", lambda i: bare_python(data, i), inputs, 1),
+        ("baseline: bare regopy `set_input_term` + `query` (compiled per call), same rules",
+         bare_regopy(args.rules), inputs, 1),
     ]
+    measured: dict[str, tuple[float, list[float]]] = {}
     print(f"examples: {len(inputs)} inputs, revision {engine.revision}, "
           f"{args.seconds:g} s per row\n")
     print("| run | decisions/s | p50 ms | p99 ms |")
@@ -147,9 +170,20 @@ def main() -> None:
     for name, fn, inp, threads in rows:
         fn(inp[0])  # warm (compiles per-thread interpreters on first use)
         rate, lat = run(fn, inp, args.seconds, threads)
+        measured[name] = rate, lat
         print(f"| {name} | {rate:,.0f} | {pct(lat, 50):.3f} | {pct(lat, 99):.3f} |")
     log_file.close()
     Path(log_file.name).unlink()
+    out = Results("governance")
+    bare_name = rows[-1][0]
+    bare_rate, bare_lat = measured[bare_name]
+    for name, _, _, _ in rows[:4]:
+        rate, lat = measured[name]
+        out.add(f"policy {name}: decisions/s", rate, "decisions/s",
+                "bare regopy query (compiled per call)", bare_rate)
+    out.add("policy gate: p99 latency", pct(measured["gate"][1], 99), "ms",
+            "bare regopy query p99", pct(bare_lat, 99))
+    out.write(args.json)
 
 
 if __name__ == "__main__":

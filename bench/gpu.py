@@ -15,6 +15,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _report import Results, add_json_arg
+
 from processors.gpu_usage import GpuSpec, GpuUsage
 from steward.gpu.dcgm import Series, to_samples
 from steward.gpu.prices import Catalogue
@@ -104,6 +106,7 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=1000)
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--samples", type=int, default=200_000)
+    add_json_arg(ap)
     args = ap.parse_args()
     samples = make_samples(args.samples)
     step_rate, bare_rate = bench_step(samples)
@@ -115,6 +118,14 @@ def main() -> None:
     print(f"| GET /cost by team, {rows:,} windows ({args.partitions} partitions x "
           f"{args.days} d x 1 min) | {cost_s:.2f} s | bare DuckDB group-by {bare_s:.2f} s; "
           f"loading took {load_s:.1f} s |")
+
+    out = Results("gpu")
+    out.add("gpu-usage processor step", step_rate, "samples/s", "bare Python loop over the samples",
+            bare_rate)
+    out.add("DCGM series -> samples", parse_rate, "series/s")
+    out.add(f"GET /cost by team over {rows:,} partition-minutes", cost_s, "s",
+            "bare DuckDB group-by, no price join", bare_s)
+    out.write(args.json)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ import time
 from datetime import UTC, datetime
 
 import httpx
-from kafka import KafkaProducer
+from _report import Results, add_json_arg
+from kafka import KafkaConsumer, KafkaProducer
 
 from steward import topics as T
 from steward.broker import EmbeddedBroker, free_port
@@ -36,15 +37,16 @@ def inference_batch(n: int, seq: int) -> list[dict]:
             for i in range(n)]
 
 
-def bare_produce(kafka: KafkaSettings, batch: int, seconds: float) -> float:
-    """Records/s of kafka-python alone, sending messages shaped like the collector's."""
+def bare_produce(kafka: KafkaSettings, batch: int, seconds: float) -> tuple[float, float]:
+    """Records/s of kafka-python alone, sending messages shaped like the collector's, to a
+    topic of its own; then records/s reading them all back (one consumer, no group)."""
     records = [InferenceRecord.model_validate(r) for r in inference_batch(batch, 0)]
     by_site: dict[str, list] = {}
     for r in records:
         by_site.setdefault(r.site, []).append(r)
     values = [(f"m/{s}".encode(), encode_batch(rs)) for s, rs in by_site.items()]
     producer = KafkaProducer(bootstrap_servers=kafka.servers(), acks="all", linger_ms=5)
-    topic = T.INFERENCE.full(kafka.topic_prefix)
+    topic = "bare." + T.INFERENCE.full(kafka.topic_prefix)
     sent, deadline = 0, time.monotonic() + seconds
     started = time.monotonic()
     while time.monotonic() < deadline:
@@ -53,8 +55,23 @@ def bare_produce(kafka: KafkaSettings, batch: int, seconds: float) -> float:
         for f in futures:
             f.get()
         sent += batch
+    produced = sent / (time.monotonic() - started)
     producer.close()
-    return sent / (time.monotonic() - started)
+    return produced, bare_consume(kafka, topic, sent // batch * len(values), batch / len(values))
+
+
+def bare_consume(kafka: KafkaSettings, topic: str, messages: int, per_message: float) -> float:
+    """Records/s of one kafka-python consumer reading `messages` back, values untouched."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka.servers(), group_id=None,
+                             auto_offset_reset="earliest", fetch_max_bytes=16 * 1024 * 1024,
+                             max_partition_fetch_bytes=4 * 1024 * 1024)
+    got, started = 0, time.monotonic()
+    while got < messages and time.monotonic() - started < 120:
+        for batch in consumer.poll(timeout_ms=500, max_records=5000).values():
+            got += len(batch)
+    rate = got * per_message / (time.monotonic() - started)
+    consumer.close()
+    return rate
 
 
 def drive(url: str, path: str, make_body, content_type: str, clients: int,
@@ -102,6 +119,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--batch", type=int, default=500)
     ap.add_argument("--clients", type=int, default=4)
+    add_json_arg(ap)
     args = ap.parse_args()
     import json
     with EmbeddedBroker(free_port()) as broker:
@@ -121,7 +139,7 @@ def main() -> None:
                         break
                 except httpx.HTTPError:
                     time.sleep(0.2)
-            bare = bare_produce(kafka, args.batch, args.seconds)
+            bare, bare_read = bare_produce(kafka, args.batch, args.seconds)
             inf = drive(url, "/v1/inferences",
                         lambda s: json.dumps({"records": inference_batch(args.batch, s)}).encode(),
                         "application/json", args.clients, args.seconds, args.batch)
@@ -135,6 +153,15 @@ def main() -> None:
     print(f"| bare kafka-python produce, same bytes (baseline) | {bare:,.0f} | 1.00 |")
     print(f"| collector, JSON inference batches | {inf:,.0f} | {inf / bare:.2f} |")
     print(f"| collector, OTLP protobuf histogram points | {otlp:,.0f} | {otlp / bare:.2f} |")
+    print(f"| bare kafka-python consume of those messages | {bare_read:,.0f} | "
+          f"{bare_read / bare:.2f} |")
+    out = Results("ingest")
+    base = f"bare kafka-python produce, same bytes ({args.batch}/request)"
+    out.add("collector: JSON inference batches accepted (acked by Kafka)", inf, "records/s",
+            base, bare)
+    out.add("collector: OTLP protobuf histogram points accepted", otlp, "points/s", base, bare)
+    out.add("bare kafka-python consume of the same messages", bare_read, "records/s", base, bare)
+    out.write(args.json)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import numpy as np
 import uvicorn
+from _report import Results, add_json_arg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
@@ -246,6 +247,7 @@ def main() -> None:
     ap.add_argument("--settle", type=float, default=3.0, help="steady ingest before any")
     ap.add_argument("--bare", type=int, default=50, help="bare Kafka round trips")
     ap.add_argument("--seed", type=int, default=0)
+    add_json_arg(ap)
     a = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     rng = np.random.default_rng(a.seed)
@@ -335,6 +337,17 @@ def main() -> None:
                      (f"bare kafka-python produce -> consume ({len(bare)}x, baseline)", bare)):
         print(f"| {name} | {pct(xs, 50) * ms:,.1f} ms | {pct(xs, 99) * ms:,.1f} ms | "
               f"{max(xs, default=float('nan')) * ms:,.1f} ms |")
+
+    out = Results("rollback_latency")
+    base = "bare kafka-python produce -> consume round trip"
+    note = f"{len(total)}/{a.canaries} canaries, {rate:,.0f} records/s, window {a.window_s} s"
+    out.add("telemetry crossing the line -> rollback on actions, p50", pct(total, 50) * ms, "ms",
+            base + " p50", pct(bare, 50) * ms, note=note)
+    out.add("telemetry crossing the line -> rollback on actions, p99", pct(total, 99) * ms, "ms",
+            base + " p99", pct(bare, 99) * ms, target="< 1000", note=note)
+    out.add("  of which Steward after the window could close, p99", pct(rests, 99) * ms, "ms",
+            base + " p99", pct(bare, 99) * ms)
+    out.write(a.json)
 
 
 if __name__ == "__main__":
