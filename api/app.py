@@ -18,6 +18,7 @@ from api.fleet_split import FleetSplit, SavingsSettings
 from api.governance_metrics import GovernanceGauges
 from api.gpu import GpuCostGauges, GpuGauges, GpuStore
 from api.references import ReferenceStore
+from api.rollout_runs import RolloutGauges, RolloutRuns
 from api.routers import audit, cost, drift, events, gpu, health, inferences, metrics, references
 from api.routers import fleet as fleet_router
 from api.routers import ui as ui_router
@@ -58,6 +59,8 @@ def create_app(store: Store, registry: CollectorRegistry,
     registry.register(GpuCostGauges(app.state.gpu, gpu_cost_period, clock))
     registry.register(GovernanceGauges(store))
     registry.register(FleetGauges(store))
+    app.state.rollout_runs = RolloutRuns(store)  # every analysis run, for audit and gauges
+    registry.register(RolloutGauges(app.state.rollout_runs))
     app.state.fleet = FleetStore(store)  # GET /fleet*: `fleet` prices its savings
     app.state.fleet_split = FleetSplit(store, catalogue or Catalogue(), fleet or SavingsSettings(),
                                        clock)

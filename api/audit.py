@@ -5,15 +5,18 @@ An auditor asks "why did this happen?" about one action id and should not have t
 four tables by hand. The answer follows the ids Steward already writes: the gate's
 decision names the proposal (`proposal_id` = the action's id, kept unchanged when it is
 allowed), a denial event names both, a retraining request names its drift verdicts
-(`windows[].verdict_id`), and a rollback carries its canary window and stats in its data.
+(`windows[].verdict_id`), a rollback carries its canary window and stats in its data,
+and a rollout's action its analysis run, whose rollout's earlier runs the store keeps.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from api.decisions import DecisionStore
+from api.rollout_runs import RolloutRuns
 from api.store import Store
 from api.verdicts import VerdictStore
 from steward.schema import EventType
@@ -41,19 +44,33 @@ def denial_of(store: Store, proposal_id: str) -> dict[str, Any] | None:
     return found[0] if found else None
 
 
-def evidence(proposal_type: str | None, data: dict[str, Any],
-             verdicts: VerdictStore) -> dict[str, Any]:
+def _runs(data: dict[str, Any], runs: RolloutRuns | None) -> list[dict[str, Any]]:
+    """The rollout's stored analysis runs up to the action's (all of them for an abort)."""
+    rid, run = data.get("rollout_id"), data.get("run")
+    if runs is None or not isinstance(rid, str):
+        return []
+    end = run.get("end") if isinstance(run, dict) else None
+    return runs.of(rid, datetime.fromisoformat(end.replace("Z", "+00:00")) if end else None)
+
+
+def evidence(proposal_type: str | None, data: dict[str, Any], verdicts: VerdictStore,
+             runs: RolloutRuns | None = None) -> dict[str, Any]:
     """What the proposing processor judged: drift verdicts (with their windows and
-    per-column stats) for a retraining request, the canary window for a rollback; for an
-    action of a rollout started by the closed loop, the drift verdicts behind the
-    retraining request it answers, the request's id and the analysis run."""
+    per-column stats) for a retraining request, the canary window for a rollback; for a
+    rollout's action, its analysis run and every earlier run of the rollout (all their
+    measurements), and when the closed loop started it, the drift verdicts behind the
+    retraining request it answers and the request's id."""
     if isinstance(data.get("retrain_trigger_id"), str):
         ids = [i for i in data.get("drift_verdict_ids") or [] if isinstance(i, str)]
         got = {i: verdicts.get(i) for i in ids}
         return {"kind": "loop", "verdicts": [v for v in got.values() if v is not None],
                 "missing_verdicts": [i for i, v in got.items() if v is None],
                 "canary": data.get("run"), "retrain_trigger_id": data["retrain_trigger_id"],
-                "rollout_id": data.get("rollout_id")}
+                "rollout_id": data.get("rollout_id"), "runs": _runs(data, runs)}
+    if isinstance(data.get("rollout_id"), str) and "run" in data:
+        return {"kind": "rollout", "verdicts": [], "missing_verdicts": [],
+                "canary": data.get("run"), "rollout_id": data["rollout_id"],
+                "runs": _runs(data, runs)}
     if proposal_type == EventType.RETRAIN_REQUESTED:
         ids = [w.get("verdict_id") for w in data.get("windows", []) if isinstance(w, dict)]
         found = {i: verdicts.get(i) for i in ids if isinstance(i, str)}
@@ -68,7 +85,7 @@ def evidence(proposal_type: str | None, data: dict[str, Any],
 
 
 def lineage(action_id: str, store: Store, decisions: DecisionStore,
-            verdicts: VerdictStore) -> dict[str, Any] | None:
+            verdicts: VerdictStore, runs: RolloutRuns | None = None) -> dict[str, Any] | None:
     """Everything behind `action_id` (an action's id, a proposal's, or a denial event's);
     None when the store knows nothing of it."""
     event = stored_event(store, action_id)
@@ -92,7 +109,7 @@ def lineage(action_id: str, store: Store, decisions: DecisionStore,
     else:
         logged = decision["decision"]  # not stored yet: the proposal's data as evaluated
         proposal_type, data = logged["proposal_type"], logged["input"].get("data", {})
-    behind = evidence(proposal_type, data if isinstance(data, dict) else {}, verdicts)
+    behind = evidence(proposal_type, data if isinstance(data, dict) else {}, verdicts, runs)
     complete = (event is not None or denial is not None) and decision is not None \
         and not behind["missing_verdicts"]
     return {"action_id": action_id, "proposal_id": proposal_id,

@@ -14,6 +14,7 @@ from api.fleet import FleetStore
 from api.fleet_split import FleetSplit
 from api.gpu import GpuStore
 from api.references import ReferenceStore
+from api.rollout_runs import RolloutRuns
 from api.store import Store
 from api.verdicts import VerdictStore
 from api.webhooks import WebhookStore
@@ -30,6 +31,10 @@ def _references(request: Request) -> ReferenceStore:
 
 def _verdicts(request: Request) -> VerdictStore:
     return request.app.state.verdicts
+
+
+def _rollout_runs(request: Request) -> RolloutRuns:
+    return request.app.state.rollout_runs
 
 
 def _gpu(request: Request) -> GpuStore:
@@ -88,6 +93,7 @@ def _checks(request: Request) -> dict[str, Callable[[], bool]]:
 StoreDep = Annotated[Store, Depends(_store)]
 ReferencesDep = Annotated[ReferenceStore, Depends(_references)]
 VerdictsDep = Annotated[VerdictStore, Depends(_verdicts)]
+RolloutRunsDep = Annotated[RolloutRuns, Depends(_rollout_runs)]
 GpuDep = Annotated[GpuStore, Depends(_gpu)]
 RegistryDep = Annotated[CollectorRegistry, Depends(_registry)]
 ChecksDep = Annotated[dict[str, Callable[[], bool]], Depends(_checks)]

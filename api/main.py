@@ -16,6 +16,7 @@ from api.decisions import DecisionSink
 from api.fleet import FleetNodeSink
 from api.gpu import GpuUsageSink
 from api.references import ReferenceCapture
+from api.rollout_runs import RolloutRunSink
 from api.settings import ApiSettings
 from api.sink import EventSink, InferenceSink
 from api.store import Store
@@ -66,6 +67,7 @@ def main(settings: ApiSettings) -> None:
                       producer=producer, metrics=metrics, telemetry=telemetry)
                for sink in (EventSink(store), InferenceSink(store, capture),
                             VerdictSink(app.state.verdicts), GpuUsageSink(app.state.gpu),
+                            RolloutRunSink(app.state.rollout_runs),
                             DecisionSink(app.state.decisions), FleetNodeSink(app.state.fleet))]
     stop = threading.Event()
     threads += [threading.Thread(target=supervise, args=(r, stop), name=r.name, daemon=True)

@@ -63,16 +63,21 @@ class Evidence(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["drift", "canary", "loop", "none"]
+    kind: Literal["drift", "canary", "rollout", "loop", "none"]
     verdicts: list[dict[str, Any]] = Field(
         description="drift verdicts named by the action: window, rows, per-column stats")
     missing_verdicts: list[str] = Field(
         description="verdict ids (drift) or fields (canary) the store does not have")
     canary: dict[str, Any] | None = Field(
-        description="a rollback's window, baseline and canary stats, ratio and threshold")
+        description="a rollback's window, baseline and canary stats, ratio and threshold; "
+        "for a rollout's action, the analysis run behind it")
     retrain_trigger_id: str | None = Field(
         None, description="loop: the retraining request a rollout's action answers")
-    rollout_id: str | None = Field(None, description="loop: the rollout behind the action")
+    rollout_id: str | None = Field(None, description="loop, rollout: the rollout behind "
+                                   "the action")
+    runs: list[dict[str, Any]] = Field(
+        default_factory=list, description="loop, rollout: every analysis run of the rollout "
+        "up to the action's (steward.rollout.analysis.v1), all measurements included")
 
 
 class ActionLineage(BaseModel):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query
 from api import audit_sql
 from api.audit import lineage
 from api.decisions import DecisionQuery
-from api.deps import AdminDep, DecisionsDep, StoreDep, VerdictsDep
+from api.deps import AdminDep, DecisionsDep, RolloutRunsDep, StoreDep, VerdictsDep
 from api.schemas import (
     ActionLineage,
     AuditQuery,
@@ -27,11 +27,11 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 @router.get("/actions/{action_id}", response_model=ActionLineage,
             responses={404: {"description": "no event, denial or decision has this id"}})
 def action_lineage(_admin: AdminDep, store: StoreDep, decisions: DecisionsDep,
-                   verdicts: VerdictsDep,
+                   verdicts: VerdictsDep, runs: RolloutRunsDep,
                    action_id: Annotated[str, Path(max_length=200)]) -> ActionLineage:
     """The action event (or its denial), the decision behind it with its rule path,
     revision and input, and the verdicts, windows and stats the processor judged."""
-    found = lineage(action_id, store, decisions, verdicts)
+    found = lineage(action_id, store, decisions, verdicts, runs)
     if found is None:
         raise NotFound(f"no action, denial or decision for id {action_id!r}")
     return ActionLineage.model_validate(found)

@@ -125,7 +125,7 @@ def test_an_allowed_retrain_leads_back_to_its_decision_and_drift_verdicts(world)
     assert got["denial"] is None
     assert got["evidence"] == {
         "kind": "drift", "missing_verdicts": [], "canary": None,
-        "retrain_trigger_id": None, "rollout_id": None,
+        "retrain_trigger_id": None, "rollout_id": None, "runs": [],
         "verdicts": [v.model_dump(mode="json", by_alias=True) for v in fraud]}
     assert got["evidence"]["verdicts"][0]["evidently"]["columns"][0]["score"] == 0.001
     assert got["complete"] is True
@@ -216,4 +216,4 @@ def test_a_loop_rollouts_action_reaches_back_to_its_drift_verdicts():
     got = evidence(EventType.MODEL_PROMOTED, data, Verdicts())  # type: ignore[arg-type]
     assert got == {"kind": "loop", "verdicts": [{"id": "v1"}], "missing_verdicts": ["v2"],
                    "canary": {"run_id": "r"}, "retrain_trigger_id": "t1",
-                   "rollout_id": "fraud-2.0-x"}
+                   "rollout_id": "fraud-2.0-x", "runs": []}  # no run store given

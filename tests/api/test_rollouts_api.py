@@ -15,8 +15,8 @@ from api.store import Store
 from processors.rollout import Rollouts
 from steward.codec import decode_batch
 from steward.schema.rollout import RolloutMessage
-from steward.stream import Source, run_steps
-from tests.processors.test_rollout import SPEC, allow, closer, decl, interval
+from steward.stream import Source
+from tests.processors.test_rollout import SPEC, allow, closer, decl, interval, steps
 
 BODY = {"rollout_id": "r9", "model": "fraud", "baseline_version": "1.0",
         "canary_version": "2.0", "targets": ["eu-west-1"],
@@ -53,7 +53,7 @@ def test_without_a_producer_declaring_is_unavailable(app):
 
 
 def test_history_from_stored_actions(app):
-    _, out = run_steps(Rollouts(), [decl(), *interval(0), *interval(1), closer(1)],
+    _, out = steps(Rollouts(), [decl(), *interval(0), *interval(1), closer(1)],
                        datetime(2026, 11, 23, tzinfo=UTC))
     store: Store = app.state.store
     store.insert_events([row_of(e, Source("steward.events.actions.v1", 0, i))
