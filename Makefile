@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.steward-installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench soak clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,15 @@ test: $(STAMP)
 	  || echo "prometheus is not installed: the real-Prometheus dashboard test will be skipped"
 	$(BIN)/pytest -q
 
+# every bench/ script, one after another, into one table: bench/REPORT.md (~20 min)
 bench: $(STAMP)
-	@ls bench/*.py >/dev/null 2>&1 && for f in bench/*.py; do $(BIN)/python $$f || exit 1; done || echo "no benchmarks yet"
+	$(BIN)/python bench/report.py
+
+# a soak: the whole stack under steady load for 10 minutes (longer: SOAK_SECONDS=3600)
+SOAK_SECONDS ?= 600
+SOAK_RATE    ?= 5000
+soak: $(STAMP)
+	$(BIN)/steward bench load --rate $(SOAK_RATE) --seconds $(SOAK_SECONDS)
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache
