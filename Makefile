@@ -26,6 +26,10 @@ test: $(STAMP)
 	@command -v prometheus >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 	  && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; } >/dev/null 2>&1; } \
 	  || echo "prometheus is not installed: the real-Prometheus dashboard test will be skipped"
+	@# the chart page's test drives Debian's headless Chromium: the same
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1; } \
+	  || echo "chromium is not installed: the chart page's browser test will be skipped"
 	$(BIN)/pytest -q
 
 # every bench/ script, one after another, into one table: bench/REPORT.md (~20 min)

@@ -69,6 +69,11 @@ class Stack:
         return f"http://{self.opts.host}:{self.opts.api_port}"
 
     @property
+    def charts_url(self) -> str:
+        """The API's built-in chart page (GET /ui)."""
+        return f"{self.api_url}/ui"
+
+    @property
     def agent_url(self) -> str | None:
         return f"http://{self.opts.host}:{self.agent_port}" if self.agent_port else None
 
@@ -96,6 +101,8 @@ class Stack:
             self._start_agent(o.agent_env)
         log.info("ready in %.1fs: OTLP/HTTP %s  API %s/events  metrics %s/metrics",
                  time.monotonic() - self.started, self.collector_url, self.api_url, self.api_url)
+        log.info("charts: %s (live charts of the dashboards' signals, no Grafana needed)",
+                 self.charts_url)
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
