@@ -38,7 +38,7 @@ PROMETHEUS, PROMTOOL = shutil.which("prometheus"), shutil.which("promtool")
 NEEDS = "the prometheus binary is not installed (`make test` installs Debian's prometheus " \
         "package when it runs as root with apt-get; otherwise install it yourself)"
 PROCESSORS = ("canary-latency", "drift-judge", "retrain-trigger", "governance-gate",
-              "gpu-usage", "gpu-budget")
+              "gpu-usage", "gpu-budget", "fleet-sightings", "fleet")
 ALERT_ONLY_ON_FAILURE = {"steward_stream_errors_total"}
 """Alert rules may watch families that have no series while all is well."""
 
