@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from steward.errors import Forbidden, Unauthorized
 
@@ -33,6 +33,14 @@ class TokenSpec(BaseModel):
     scopes: frozenset[Scope] = frozenset({"ingest"})
     site: str | None = None
     """When set, this token may only write records of this site."""
+
+    @field_validator("sha256", mode="before")
+    @classmethod
+    def _not_the_token(cls, value: object) -> object:
+        if isinstance(value, str) and value.startswith("stw_"):
+            raise ValueError("this is a token, not its digest: configure the `entry` that "
+                             "`steward token new` prints, and give the token to the client")
+        return value
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,10 @@ class KafkaSettings(BaseModel):
 
 
 def env_config(**extra: object) -> SettingsConfigDict:
-    """The settings config every deployable uses: `STEWARD_` prefix, `__` nesting, frozen."""
+    """The settings config every deployable uses: `STEWARD_` prefix, `__` nesting, frozen.
+    A refused value is never echoed in the error: it may be a secret (a raw token pasted
+    where its digest belongs), and the error ends up in the start-up log."""
     return SettingsConfigDict(
-        env_prefix="STEWARD_", env_nested_delimiter="__", frozen=True, extra="ignore", **extra
+        env_prefix="STEWARD_", env_nested_delimiter="__", frozen=True, extra="ignore",
+        hide_input_in_errors=True, **extra
     )

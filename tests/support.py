@@ -18,13 +18,16 @@ from steward.broker import free_port
 
 
 class Served:
-    """An ASGI app under uvicorn on a loopback port (a free one unless given), in a thread."""
+    """An ASGI app under uvicorn on a loopback port (a free one unless given), in a thread;
+    `config` goes to uvicorn (e.g. `ServerTls.uvicorn_kwargs()` to serve HTTPS)."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, **config: Any) -> None:
         self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        scheme = "https" if config.get("ssl_certfile") else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
-                                                    log_level="warning", lifespan="off"))
+                                                    log_level="warning", lifespan="off",
+                                                    **config))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 10
