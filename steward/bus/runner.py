@@ -25,6 +25,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from steward import topics as T
+from steward.bus.marks import EmittedMarks
 from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Out, Producer
 from steward.bus.tracing import StageTelemetry
@@ -93,6 +94,7 @@ class _Listener(ConsumerRebalanceListener):
             self._runner.states.pop(tp.partition, None)
             self._runner.positions.pop(tp, None)
             self._runner.committed.pop(tp, None)
+            self._runner.replay_below.pop(tp, None)
         self._runner.assigned = self._runner.assigned - set(revoked)
         if revoked:
             log.info("%s: partitions revoked: %s", self._runner.name, _brief(revoked))
@@ -128,6 +130,10 @@ class Runner:
         self.states: dict[int, Any] = {}
         self.positions: dict[TopicPartition, int] = {}
         self.committed: dict[TopicPartition, int] = {}
+        self.replay_below: dict[TopicPartition, int] = {}
+        """Per partition, the earlier owner's emitted mark (steward/bus/marks.py): records
+        below it are replayed for state only, emitting nothing twice."""
+        self._marks = EmittedMarks(kafka, group_id, f"{kafka.client_id}-{self.name}-marks")
         self.assigned: frozenset[TopicPartition] | set[TopicPartition] = frozenset()
         """Partitions this member owns now (replaced, never mutated: safe to read)."""
         self._stop = threading.Event()
@@ -171,6 +177,8 @@ class Runner:
                                        max_records=self.max_records)
                 self.ready.set()
                 started = time.monotonic()
+                for tp in polled.keys() - self.replay_below.keys():
+                    self.replay_below[tp] = self._marks.read(tp) if self.is_processor else -1
                 try:
                     outs = self._handle(polled)
                 except _Stopped:
@@ -184,12 +192,15 @@ class Runner:
                 if not self._deliver(outs):
                     break  # stopping while Kafka is down: leave offsets uncommitted
                 self._commit(consumer, offsets)
+                if outs and self.is_processor:
+                    self._mark()
                 elapsed = time.monotonic() - started
                 self.metrics.batch_seconds.labels(self.name).observe(elapsed)
                 if self.otel is not None:
                     self.otel.batch_done(elapsed)
         finally:
             consumer.close(autocommit=False)
+            self._marks.close()
             self.stopped.set()
             log.info("%s: stopped", self.name)
 
@@ -230,6 +241,13 @@ class Runner:
                 out[tp] = OffsetAndMetadata(target, "", -1)
         return out
 
+    def _mark(self) -> None:
+        try:
+            self._marks.record(self.positions, self.committed)
+        except KafkaError as exc:  # a lost mark means duplicates with the same ids, no loss
+            self.metrics.errors.labels(self.name, "commit").inc()
+            log.warning("%s: emitted marks not recorded: %s", self.name, exc)
+
     def _reject(self, rej: Rejected, src: Source, now: datetime, topic: str, outcome: str) -> Out:
         self.metrics.records.labels(self.name, topic, outcome).inc()
         self.metrics.deadletters.labels(self.name, rej.error_type).inc()
@@ -252,7 +270,9 @@ class Runner:
         if state is None:
             state = proc.initial_state()
         outs: list[Out] = []
+        below = self.replay_below.get(TopicPartition(items[0][1].topic, partition), -1)
         for record, src in items:
+            replay = src.offset < below  # its outputs went out before this owner took over
             try:
                 state, emits = proc.step(state, record, now, src)
             except Exception as exc:
@@ -265,10 +285,12 @@ class Runner:
                     if hasattr(record, "model_dump_json") else repr(record).encode()
                 rej = Rejected(f"processing failed: {type(exc).__name__}: {exc}", "processing",
                                raw, src.index)
-                outs.append(self._reject(rej, src, now, src.topic, "failed"))
+                if not replay:
+                    outs.append(self._reject(rej, src, now, src.topic, "failed"))
                 continue
-            self.metrics.records.labels(self.name, src.topic, "ok").inc()
-            outs.extend(self._emit(emits))
+            self.metrics.records.labels(self.name, src.topic, "replayed" if replay else "ok").inc()
+            if not replay:
+                outs.extend(self._emit(emits))
         self.states[partition] = state
         return outs
 
