@@ -21,6 +21,8 @@ from opentelemetry import metrics, trace
 from steward import __version__
 
 SCOPE = "steward"
+UNTRACED = "://[^/]+/(healthz|readyz|metrics)$"
+"""Probes and scrapes (regex on the request URL): not `/v1/metrics`, which is ingest."""
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class Telemetry:
 
         FastAPIInstrumentor.instrument_app(
             app, tracer_provider=self.tracer_provider, meter_provider=self.meter_provider,
-            excluded_urls="/healthz,/readyz,/metrics", exclude_spans=["receive", "send"])
+            excluded_urls=UNTRACED, exclude_spans=["receive", "send"])
 
     def shutdown(self) -> None:
         """Flush what is buffered and stop the exporters (end of `main`)."""

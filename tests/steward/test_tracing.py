@@ -189,3 +189,31 @@ def test_service_name_defaults_per_deployable_and_the_environment_wins(monkeypat
     attrs = tel.tracer_provider.resource.attributes
     assert (attrs["service.name"], attrs["deployment.environment"]) == ("judge-eu", "prod")
     tel.shutdown()
+
+
+def test_the_collector_traces_ingest_requests_not_probes_or_scrapes(otel):
+    from fastapi.testclient import TestClient
+    from prometheus_client import CollectorRegistry
+
+    from collector.app import create_app
+    from collector.publish import Publisher
+    from collector.settings import CollectorSettings
+    from steward.bus.producer import Producer
+    from steward.settings import KafkaSettings
+
+    tel, spans, _ = otel
+    kafka = KafkaSettings(bootstrap_servers="127.0.0.1:9")  # never reached: bad bodies only
+    app = create_app(CollectorSettings(kafka=kafka), Publisher(Producer(kafka), "", 10),
+                     CollectorRegistry(), ready=lambda: True, telemetry=tel)
+    client = TestClient(app)
+    for path in ("/healthz", "/readyz", "/metrics"):
+        assert client.get(path).status_code in (200, 503)
+    resp = client.post("/v1/metrics", content=b"not protobuf",
+                       headers={"content-type": "application/x-protobuf",
+                                "traceparent": TRACEPARENT.decode()})
+    assert resp.status_code == 400
+    (span,) = spans.get_finished_spans()
+    assert (span.name, span.kind, span.context.trace_id, span.parent.span_id) == \
+        ("POST /v1/metrics", SpanKind.SERVER, int(TRACE, 16), int(PARENT, 16))
+    status = span.attributes.get("http.response.status_code")  # stable HTTP conventions
+    assert (status or span.attributes["http.status_code"]) == 400  # or the older ones
