@@ -12,6 +12,7 @@ import typer
 
 from steward import logs
 from steward.audit_cli import audit_app, policy_backtest
+from steward.fleet_cli import fleet_app
 from steward.loadgen.cli import bench_app
 from steward.policy_cli import policy_check, policy_eval, policy_test
 from steward.rollout_cli import rollout_app
@@ -29,6 +30,7 @@ app.add_typer(reference_app, name="reference")
 app.add_typer(audit_app, name="audit")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(rollout_app, name="rollout")
+app.add_typer(fleet_app, name="fleet")
 app.add_typer(bench_app, name="bench")
 policy_app = typer.Typer(help="Governance policies.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")

@@ -175,3 +175,25 @@ def test_gauges(client: TestClient) -> None:
     assert g("steward_fleet_cost_usd", model="det", scenario="actual") == pytest.approx(1.016)
     assert g("steward_fleet_savings_usd", model="det") == pytest.approx(0.384)
     assert g("steward_fleet_savings_ratio", model="det") == pytest.approx(0.384 / 1.4)
+
+
+def test_cli_tables_from_the_api_answers(client: TestClient) -> None:
+    from rich.console import Console
+
+    from steward.fleet_cli import nodes_table, savings_table, split_table
+
+    client.app.state.fleet.upsert([node("b1", "factory-berlin", "stale", T0, straggler=True,
+                                        hardware=A100, agent_backlog=12)])
+
+    def text(table: Any) -> str:
+        console = Console(record=True, width=250)
+        console.print(table)
+        return console.export_text()
+    nodes = text(nodes_table(client.get("/fleet").json()))
+    assert "b1" in nodes and "2.0 (straggler)" in nodes and "A100-80GB triton" in nodes
+    assert "det: 0 online, 1 stale, 0 offline (0%); stragglers at factory-berlin" in nodes
+    split = text(split_table(client.get("/fleet/split", params=PERIOD).json()))
+    assert "50.0%" in split and "199.0" in split and "4.00%" in split
+    savings = text(savings_table(client.get("/fleet/savings", params=PERIOD).json()))
+    assert "1.02" in savings and "1.40" in savings and "0.38" in savings and "27.4" in savings
+    assert "vs H100-80GB on-demand (aws) at 7.00 $/GPU-h" in savings
