@@ -21,13 +21,15 @@ STATIC = Path(__file__).resolve().parents[1] / "static"
 router = APIRouter(tags=["ui"])
 
 
-@router.get("/ui", response_class=FileResponse)
+@router.get("/ui", response_class=FileResponse,
+            responses={200: {"content": {"text/html": {}}, "description": "The page"}})
 def page() -> FileResponse:
     """The chart page (HTML; no data in it)."""
     return FileResponse(STATIC / "ui.html", media_type="text/html; charset=utf-8")
 
 
-@router.get("/ui/charts.js", response_class=FileResponse)
+@router.get("/ui/charts.js", response_class=FileResponse,
+            responses={200: {"content": {"text/javascript": {}}, "description": "The script"}})
 def script() -> FileResponse:
     """The page's script: draws the series as SVG, no third-party code."""
     return FileResponse(STATIC / "charts.js", media_type="text/javascript; charset=utf-8")
