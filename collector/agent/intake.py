@@ -6,8 +6,9 @@ on the same box and can fix its data now, while an upstream rejection hours late
 reaches nobody: OTLP must parse, and an inference batch with any invalid record is
 refused whole (400, with a reason per index; nothing spooled). Accepted data is
 stored normalised: OTLP as protobuf, inference records as validated JSON with an
-`id` on each, so every retry upstream carries the same ids. The answer is 200 only
-after the spool committed the entry.
+`id` on each, so every retry upstream carries the same ids, and with `agent_backlog`: the
+records waiting in the spool when they were spooled (the fleet view's spool backlog).
+The answer is 200 only after the spool committed the entry.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ class Intake:
         raw, groups = self.profiler.split(good) if self.profiler else (good, [])
         kept, left_out = sample(raw, self.sample_rate)
         self.metrics.sampled_out_records.labels(INFERENCES).inc(left_out)
-        if kept:
+        if kept:  # each record says how far behind the link was: the fleet view shows it
+            backlog = self.spool.totals().records
+            kept = [{**r, "agent_backlog": backlog} for r in kept]
             self._store(INFERENCES, JSON, encode_records(kept), len(kept))
         if groups and self.profiler:  # after the raw ones: a failure here makes the client
             self.profiler.commit(groups)  # retry, repeating raw records (same ids) only

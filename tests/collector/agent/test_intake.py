@@ -67,8 +67,12 @@ def test_valid_records_are_spooled_validated_with_stable_ids(start):
         assert resp.status_code == 200 and resp.json() == {"accepted": 2, "rejected": 0,
                                                            "errors": []}
     first, second = entries(agent, "inferences")
-    assert first.body == second.body and first.records == 2 and first.content_type == JSON
-    stored = json.loads(first.body)["records"]
+    assert first.records == 2 and first.content_type == JSON
+    stored, again = json.loads(first.body)["records"], json.loads(second.body)["records"]
+    # the same records, ids included, each stamped with the spool backlog it met
+    assert [r.pop("agent_backlog") for r in stored] == [0, 0]
+    assert [r.pop("agent_backlog") for r in again] == [2, 2]
+    assert stored == again
     assert stored[0]["id"] == "given-1" and stored[1]["id"].startswith("inf-")
     assert stored[1]["schema"] == "steward.inference.v1"
     assert stored[1]["ts"] == "2026-01-01T00:00:00.005000Z"
