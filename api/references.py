@@ -200,6 +200,9 @@ class ReferenceCapture:
         frame = pd.DataFrame([{**r["features"], "prediction": r["prediction"]}
                               for r in records])
         frame = frame.dropna(axis="columns", how="all")
+        if frame.columns.empty:  # latency-only records: nothing to build a reference from,
+            self._done.add((model, version))  # and nothing to look at again on every batch
+            return None
         categorical = [c for c in frame.columns
                        if not pd.api.types.is_numeric_dtype(frame[c])
                        or pd.api.types.is_bool_dtype(frame[c])]

@@ -41,3 +41,18 @@ def test_capture_takes_the_first_n_records_by_time_and_never_overrides_an_upload
     assert refs.get("fraud", "3.0").source == "upload"
     assert ReferenceCapture(refs, rows=0).after_insert({("fraud", "4.0")}) == []
     store.close()
+
+
+def test_records_without_features_or_prediction_capture_nothing_and_raise_nothing(tmp_path):
+    """Latency-only records (valid input) once made the capture raise inside the sink's
+    write: every such batch was retried item by item and dead-lettered though stored."""
+    store = Store(tmp_path / "s.duckdb")
+    refs = ReferenceStore(store)
+    capture = ReferenceCapture(refs, rows=20)
+    bare = [InferenceRecord(model="fraud", version="5.0", site="s", tier="edge",
+                            ts=T0 + timedelta(seconds=i), latency_ms=1.0) for i in range(25)]
+    store.insert_inferences([(r, 0, i) for i, r in enumerate(bare)])
+    assert capture.after_insert({("fraud", "5.0")}) == []
+    assert refs.get("fraud", "5.0") is None
+    assert capture.after_insert({("fraud", "5.0")}) == []          # not looked at again
+    store.close()
