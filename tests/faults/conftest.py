@@ -19,10 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
+from cloudevents.core.v1.event import CloudEvent
 from kafka import KafkaConsumer
 
+from steward import topics as T
 from steward.broker import EmbeddedBroker, free_port
 from steward.bus.admin import ensure_topics, wait_ready
+from steward.bus.producer import Out
+from steward.schema import to_kafka
 from steward.settings import KafkaSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -177,6 +181,17 @@ def regression(site: str) -> list[dict[str, Any]]:
     baseline record 15 s on that closes the window."""
     return (records(f"{site}-base", 10, site) + records(f"{site}-canary", 10, site, "2", 50.0)
             + records(f"{site}-close", 1, site, at=15.0))
+
+
+def action(i: int, tag: str = "a") -> Out:
+    """An action as the governance gate puts it on the actions topic: a rollback of model
+    `m` at site `{tag}{i}`, id `{tag}-rollback-{i}`."""
+    event = CloudEvent({"id": f"{tag}-rollback-{i}", "source": "steward/faults",
+                        "type": "steward.model.rolled_back", "subject": f"m/{tag}{i}",
+                        "time": datetime.now(UTC), "partitionkey": "m"},
+                       {"model": "m", "site": f"{tag}{i}"})
+    key, value, headers = to_kafka(event)
+    return Out(T.ACTIONS.full(), key, value, headers)
 
 
 # --- counting, from outside --------------------------------------------------------------
