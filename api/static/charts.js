@@ -61,21 +61,27 @@ function frame(svg, lo, hi) {
 function drawLines(svg, chart, times) {
   const [lo, hi] = bounds(chart.series);
   const y = frame(svg, lo, hi);
-  const t0 = times[0], span = Math.max(times[times.length - 1] - t0, 1);
-  const x = t => LEFT + (W - LEFT - RIGHT) * (t - t0) / span;
-  const ago = span >= 120 ? `-${Math.round(span / 60)} min` : `-${Math.round(span)} s`;
-  svg.appendChild(el("text", {x: LEFT, y: H - 6}, ago));
+  const t0 = times[0], span = times[times.length - 1] - t0;
+  // one sample so far: it is "now", at the right edge
+  const x = t => span > 0 ? LEFT + (W - LEFT - RIGHT) * (t - t0) / span : W - RIGHT;
+  const ago = span >= 120 ? `-${Math.round(span / 60)} min` : `-${span.toFixed(0)} s`;
+  if (span > 0) svg.appendChild(el("text", {x: LEFT, y: H - 6}, ago));
   svg.appendChild(el("text", {x: W - RIGHT, y: H - 6, "text-anchor": "end"}, "now"));
   chart.series.forEach((s, i) => {
+    const colour = COLOURS[i % COLOURS.length];
     let d = "", pen = "M";
     s.values.forEach((v, j) => {
       if (v === null) { pen = "M"; return; }
       d += `${pen}${x(times[j]).toFixed(1)},${y(v).toFixed(1)} `;
       pen = "L";
+      const alone = (j === 0 || s.values[j - 1] === null) &&
+                    (j === s.values.length - 1 || s.values[j + 1] === null);
+      if (alone) {  // a point with no neighbour draws no line: show it as a dot
+        svg.appendChild(el("circle", {cx: x(times[j]), cy: y(v), r: 3, fill: colour}));
+      }
     });
     svg.appendChild(el("path", {class: "series", "data-series": s.name, d: d.trim(),
-      fill: "none", stroke: COLOURS[i % COLOURS.length], "stroke-width": 2.5,
-      "stroke-linejoin": "round"}));
+      fill: "none", stroke: colour, "stroke-width": 2.5, "stroke-linejoin": "round"}));
   });
 }
 
@@ -161,7 +167,8 @@ async function refresh() {
       ...body.charts.map(c => render(c, body.times)));
     const failed = body.failed_samples ? `, ${body.failed_samples} failed samples` : "";
     document.getElementById("status").textContent =
-      `updated ${new Date().toLocaleTimeString()} - ${body.times.length} samples, ` +
+      `updated ${new Date().toLocaleTimeString()} - ${body.times.length} ` +
+      `sample${body.times.length === 1 ? "" : "s"}, ` +
       `one every ${body.interval_s} s${failed}`;
   } catch (err) {
     show("banner", `Cannot load the charts: ${err.message}`);
