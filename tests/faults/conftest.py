@@ -218,14 +218,14 @@ def try_stored(api_url: str, path: str = "/inferences", **filters: str) -> list[
         return None
 
 
-def events_on(bootstrap: str, topic: str) -> list[dict[str, str]]:
-    """The CloudEvent attributes (`ce_*` headers) of every message on `topic` now, read by a
-    bare kafka-python consumer with no group."""
+def events_on(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """The CloudEvent attributes (`ce_*` headers) and `data` (JSON) of every message on
+    `topic` now, read by a bare kafka-python consumer with no group."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
                              auto_offset_reset="earliest", consumer_timeout_ms=1500)
     try:
-        return [{k.removeprefix("ce_"): v.decode() for k, v in (m.headers or [])}
-                for m in consumer]
+        return [{**{k.removeprefix("ce_"): v.decode() for k, v in (m.headers or [])},
+                 "data": json.loads(m.value)} for m in consumer]
     finally:
         consumer.close()
 
