@@ -38,7 +38,8 @@ PROMETHEUS, PROMTOOL = shutil.which("prometheus"), shutil.which("promtool")
 NEEDS = "the prometheus binary is not installed (`make test` installs Debian's prometheus " \
         "package when it runs as root with apt-get; otherwise install it yourself)"
 PROCESSORS = ("canary-latency", "drift-judge", "retrain-trigger", "governance-gate",
-              "gpu-usage", "gpu-budget", "fleet-sightings", "fleet")
+              "gpu-usage", "gpu-budget", "fleet-sightings", "fleet", "rollout-samples",
+              "rollout")
 ALERT_ONLY_ON_FAILURE = {"steward_stream_errors_total"}
 """Alert rules may watch families that have no series while all is well."""
 
@@ -150,7 +151,8 @@ def test_every_panel_and_alert_expression_returns_data(tmp_path: Path, shared_da
     try:
         stack.start()
         demo_mod.register_reference(stack.api_url)
-        cfg = demo_mod.DemoConfig(collector_url=stack.collector_url, agent_url=stack.agent_url)
+        cfg = demo_mod.DemoConfig(collector_url=stack.collector_url, agent_url=stack.agent_url,
+                                  api_url=stack.api_url)  # registers 1.4.1: a rollout runs
         threading.Thread(target=demo_mod.run, args=(cfg, stop), daemon=True).start()
         threading.Thread(target=_gpu_feed, args=(stack.collector_url, shared_data, stop),
                          daemon=True).start()
@@ -171,6 +173,8 @@ def test_every_panel_and_alert_expression_returns_data(tmp_path: Path, shared_da
         _wait("a budget alert", lambda: events("steward.budget.exceeded"), 60, stack)
         _wait("a denial", lambda: events("steward.action.denied"), 30, stack)
         _wait("a GPU alert", lambda: events("steward.gpu.partition.memory_pressure"), 30, stack)
+        _wait("a rollout analysis run", lambda: "steward_rollout_score{" in httpx.get(
+            f"{stack.api_url}/metrics").text, 90, stack)
         _wait("every target up", lambda: (r := httpx.get(f"{url}/targets").json()["data"]
                                           ["activeTargets"]) and all(
             t["health"] == "up" for t in r), 30, stack)
