@@ -82,7 +82,7 @@ def decode_batch(value: bytes | None, record: type[BaseModel]) -> Decoded:
     out = Decoded()
     try:
         doc = json.loads(value or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting: RecursionError
         out.rejected.append(Rejected(f"not JSON: {exc}", "json", value or b""))
         return out
     records = doc.get("records") if isinstance(doc, dict) else None
