@@ -68,6 +68,11 @@ def test_up_demo_shows_a_rollback_then_stops_cleanly(tmp_path: Path):
                             params={"site": "factory-berlin", "drift": True}).json()["verdicts"]
         assert drifted and {v["source"] for v in drifted} == {"profile"}
         assert {v["id"] for v in drifted} >= {w["verdict_id"] for w in retrain["data"]["windows"]}
+        assert any(f"charts: http://127.0.0.1:{api}/ui" in line for line in lines)
+        charts = {c["id"]: {s["name"]: s["values"] for s in c["series"]}  # what GET /ui draws
+                  for c in httpx.get(f"http://127.0.0.1:{api}/ui/series").json()["charts"]}
+        assert charts["rollouts"]["steward.model.rolled_back"][-1] == 1
+        assert charts["sites"]["online"][-1] >= 1 and charts["ingest"]["telemetry.inference"]
         metrics = httpx.get(f"http://127.0.0.1:{otlp}/metrics").text
         assert 'steward_collector_records_total{outcome="accepted",signal="metrics"}' in metrics
         (agent,) = {int(m) for line in lines
