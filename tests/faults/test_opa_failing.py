@@ -65,6 +65,7 @@ def test_promotions_fail_closed_rollbacks_open_and_nothing_stalls(stack: Stack):
         stack.collector()
         stack.processor("governance-gate", {"STEWARD_GOVERNANCE__OPA_URL": opa.url,
                                             "STEWARD_GOVERNANCE__OPA_TIMEOUT_S": "1"})
+        stack.ready()
         producer.send_all([proposal("promote", 0)])
         wait_for(lambda: len(outcomes(stack)) == 1, 60, "the first promotion decided")
         assert outcomes(stack)[0][:2] == ("promote-0", "steward.model.promoted"), outcomes(stack)

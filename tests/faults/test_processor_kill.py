@@ -31,6 +31,7 @@ def test_sigkill_mid_stream_loses_no_window_and_emits_each_rollback_once(stack: 
     stack.collector()
     canary = stack.canary()
     stack.processor("governance-gate")
+    stack.ready()
     url = f"{stack.collector_url}/v1/inferences"
     judged = [f"a{i}" for i in range(6)]   # whole windows: judged before the kill
     open_ = [f"b{i}" for i in range(6)]    # half windows: open when it is killed

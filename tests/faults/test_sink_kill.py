@@ -24,6 +24,7 @@ BATCHES, PER_BATCH = 40, 200
 def test_sigkill_mid_write_stores_every_record_and_action_once(stack: Stack):
     api = stack.api()
     stack.collector()
+    stack.ready()
     producer = Producer(stack.kafka)
     sent: list[str] = []
     done = threading.Event()

@@ -28,6 +28,7 @@ N = 30
 
 def test_receiver_away_then_back_gets_every_action_once(stack: Stack):
     stack.api()
+    stack.ready()
     port = free_port()
     secret = new_secret()
     receiver = Receiver(secret, port=port)
@@ -42,7 +43,7 @@ def test_receiver_away_then_back_gets_every_action_once(stack: Stack):
             "STEWARD_WEBHOOKS__MAX_ATTEMPTS": "1000"}
     hooks = stack.child("webhooks", ["webhooks", "run", "--data-dir",
                                      str(stack.tmp / "hooks")],
-                        f"http://127.0.0.1:{metrics}/metrics", fast)
+                        f"http://127.0.0.1:{metrics}/metrics", fast, wait=True)
     url = hooks.ready_url
     producer = Producer(stack.kafka)
     try:
