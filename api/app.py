@@ -33,6 +33,10 @@ from steward.auth import Authenticator
 from steward.errors import StewardError
 from steward.gpu.prices import Catalogue
 
+MAX_BODY_BYTES = 1024 * 1024
+"""Largest request body the API reads (413 above): JSON declarations are small; the
+reference upload route sets its own, larger limit."""
+
 
 def create_app(store: Store, registry: CollectorRegistry,
                checks: dict[str, Callable[[], bool]], catalogue: Catalogue | None = None,
@@ -46,7 +50,8 @@ def create_app(store: Store, registry: CollectorRegistry,
     the /audit routes (admin scope); none configured means auth is off. `charts` samples
     `registry` for GET /ui (its `run` is the caller's to start; default: every 5 s)."""
     app = FastAPI(title="Steward API", version=__version__,
-                  description="Audit queries, events, health and metrics of Steward.")
+                  description="Audit queries, events, health and metrics of Steward.",
+                  max_body_size=MAX_BODY_BYTES)
     app.state.store = store
     app.state.references = ReferenceStore(store)
     app.state.verdicts = VerdictStore(store)

@@ -23,6 +23,7 @@ ModelName = Annotated[str, Path(pattern=NAME)]
 
 
 @router.put("/references/{model}/{version}", response_model=ReferenceSummary, status_code=201,
+            max_body_size=MAX_BODY,
             openapi_extra={"requestBody": {"content": {"text/csv": {},
                                                        "application/vnd.apache.parquet": {}}}})
 async def put_reference(
