@@ -11,6 +11,7 @@ belongs to Prometheus.
 from __future__ import annotations
 
 import logging
+import operator
 import re
 import threading
 from collections import deque
@@ -34,15 +35,16 @@ _TOPIC = re.compile(r"^(?:.*?\.)??steward\.(.+?)(?:\.v\d+)?$")
 
 
 def summed(samples: Samples, metric: str, by: Iterable[str],
-           keep: Callable[[dict[str, str]], bool] = lambda _: True) -> dict[str, float]:
-    """`sum by (labels) (metric)` over the samples `keep` accepts; a series is named by
-    its label values joined with spaces."""
+           keep: Callable[[dict[str, str]], bool] = lambda _: True,
+           combine: Callable[[float, float], float] = operator.add) -> dict[str, float]:
+    """`sum by (labels) (metric)` over the samples `keep` accepts (`combine=max`: `max by`);
+    a series is named by its label values joined with spaces."""
     by = tuple(by)
     out: dict[str, float] = {}
     for labels, value in samples.get(metric, ()):
         if keep(labels):
             name = " ".join(labels.get(k, "") for k in by).strip() or metric
-            out[name] = out.get(name, 0.0) + value
+            out[name] = combine(out[name], value) if name in out else value
     return out
 
 
@@ -109,6 +111,9 @@ CHARTS: tuple[Chart, ...] = (
           ("steward_gpu_cost_usd",), lambda s, _: summed(s, "steward_gpu_cost_usd", ("kind",))),
     Chart("rollouts", "Promotions, rollbacks and rollout steps", "events stored", "Rollouts",
           ("steward_events",), lambda s, _: summed(s, "steward_events", ("type",), _is_rollout)),
+    Chart("rollout-score", "Rollout score of the last analysis run", "score (0-100)",
+          "Rollouts", ("steward_rollout_score",),
+          lambda s, _: summed(s, "steward_rollout_score", ("rollout_id",), combine=max)),
     Chart("governance", "Governance decisions by result", "decisions", "Governance",
           ("steward_governance_decisions",), _decisions),
     Chart("denials", "Deny reasons by policy, now", "reasons", "Governance",

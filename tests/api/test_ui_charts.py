@@ -63,6 +63,8 @@ def fleet(registry: CollectorRegistry) -> Counter:
           {("steward.model.rolled_back", "fraud"): 2, ("steward.model.rolled_back", "ctr"): 1,
            ("steward.model.promoted", "fraud"): 1, ("steward.rollout.step_advanced", "fraud"): 4,
            ("steward.retrain.requested", "fraud"): 7})
+    gauge(registry, "steward_rollout_score", ["rollout_id", "model"],
+          {("r1", "fraud"): 80.0, ("r1", "fraud-shadow"): 60.0, ("r2", "ctr"): 40.0})
     gauge(registry, "steward_governance_decisions", ["proposal_type", "model", "allowed"],
           {("steward.model.rolled_back", "fraud", "true"): 3,
            ("steward.retrain.requested", "fraud", "true"): 2,
@@ -103,6 +105,7 @@ def test_each_chart_reads_its_dashboard_signal_aggregated_the_same_way():
     assert charts["rollouts"] == {"steward.model.rolled_back": [3.0, 3.0],
                                   "steward.model.promoted": [1.0, 1.0],
                                   "steward.rollout.step_advanced": [4.0, 4.0]}
+    assert charts["rollout-score"] == {"r1": [80.0, 80.0], "r2": [40.0, 40.0]}  # max by
     assert charts["governance"] == {"allowed": [5.0, 5.0], "denied": [1.0, 1.0]}
     assert charts["denials"] == {"budget": [3.0, 3.0], "residency": [1.0, 1.0]}
     out = sampler.snapshot()
@@ -218,7 +221,8 @@ def test_the_page_is_open_and_its_data_needs_the_read_scope(tmp_path):
                          headers={"authorization": f"Bearer {reader}"}).json()
         assert body["times"] == [] and body["interval_s"] == 5.0
         assert [c["id"] for c in body["charts"]] == ["ingest", "sites", "drift", "gpu", "cost",
-                                                      "rollouts", "governance", "denials"]
+                                                      "rollouts", "rollout-score", "governance",
+                                                      "denials"]
     finally:
         server.stop()
         store.close()
