@@ -71,3 +71,6 @@ def test_sigkill_mid_stream_loses_no_window_and_emits_each_rollback_once(stack: 
     emitted = Counter(rollbacks(stack))
     assert len(emitted) == len(sites)
     assert sorted(emitted.values()) == [1] * len(sites), f"emitted twice: {emitted}"
+    # the restarted judge did replay what the open windows held, for their state only
+    assert metric(canary.ready_url, "steward_stream_records_total", stage="canary-latency",
+                  outcome="replayed") > 0
