@@ -62,6 +62,8 @@ def up(
     api_port: Annotated[int, typer.Option(help="API port.")] = 8080,
     kafka_port: Annotated[int, typer.Option(help="Embedded broker port (0: any free).")] = 9092,
     host: Annotated[str, typer.Option(help="Address every service binds to.")] = "127.0.0.1",
+    ready_timeout: Annotated[float, typer.Option(
+        help="Seconds each service may take to answer /readyz (slow or busy machines).")] = 120.0,
 ) -> None:
     """Start the whole service on this machine (embedded broker unless --bootstrap-servers)."""
     from steward import demo as demo_mod
@@ -70,6 +72,7 @@ def up(
     logs.setup("up")
     opts = UpOptions(bootstrap_servers=bootstrap_servers, data_dir=data_dir, otlp_port=otlp_port,
                      api_port=api_port, kafka_port=kafka_port, host=host, demo=demo,
+                     ready_timeout_s=ready_timeout,
                      canaries=[demo_mod.DEMO_CANARY] if demo else [],
                      extra_env=demo_mod.DEMO_DRIFT_ENV if demo else {},
                      agent_env=demo_mod.DEMO_AGENT_ENV if demo else None)

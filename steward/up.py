@@ -39,6 +39,8 @@ class UpOptions:
     host: str = "127.0.0.1"
     topic_prefix: str = ""
     demo: bool = False
+    ready_timeout_s: float = 120.0
+    """How long each service may take to answer /readyz before `up` gives up."""
     processors: tuple[str, ...] = ("canary-latency", "drift-judge", "retrain-trigger",
                                    "governance-gate", "rollout-samples", "rollout",
                                    "fleet-sightings", "fleet")
@@ -135,7 +137,8 @@ class Stack:
         self._wait_ready(f"{self.agent_url}/readyz", "edge agent")
         log.info("edge agent on %s, forwarding to %s", self.agent_url, self.collector_url)
 
-    def _wait_ready(self, url: str, what: str, timeout_s: float = 60.0) -> None:
+    def _wait_ready(self, url: str, what: str) -> None:
+        timeout_s = self.opts.ready_timeout_s
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.check_children()
