@@ -3,9 +3,10 @@ keeps it.
 
 The `fleet` processor emits a `FleetNode` snapshot whenever what it says of a node
 changes; the store keeps one row per (model, site, node): the snapshot with the newest
-`as_of`, except `first_seen`, which is the earliest ever stored (after a restart the
-processor rebuilds a node from its newest sightings only, so its own first_seen may be
-later than the truth the store already holds).
+`as_of`, except `first_seen`, which is the earliest ever stored, and `version_last_seen`,
+merged over every snapshot stored (after a restart the processor rebuilds a node from the
+sightings of its recent versions only, so its own first_seen may be later, and its version
+history shorter, than what the store already holds).
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ ON CONFLICT (model, site, node) DO UPDATE SET
     tier = excluded.tier, state = excluded.state, straggler = excluded.straggler,
     as_of = excluded.as_of, last_seen = excluded.last_seen,
     first_seen = least(fleet_nodes.first_seen, excluded.first_seen),
-    agent_backlog = excluded.agent_backlog, snapshot = excluded.snapshot,
+    agent_backlog = excluded.agent_backlog,
+    snapshot = json_merge_patch(excluded.snapshot, json_object('version_last_seen',
+        json_merge_patch(fleet_nodes.snapshot -> 'version_last_seen',
+                         excluded.snapshot -> 'version_last_seen'))),
     stored_at = excluded.stored_at
 WHERE excluded.as_of >= fleet_nodes.as_of
 """
@@ -72,7 +76,8 @@ class FleetStore:
             cur.execute(SCHEMA)
 
     def upsert(self, nodes: Sequence[FleetNode], now: datetime | None = None) -> None:
-        """Keep the newest snapshot per node (by `as_of`); out-of-order ones are ignored."""
+        """Keep the newest snapshot per node (by `as_of`; out-of-order ones are ignored),
+        its `first_seen` the earliest and its `version_last_seen` merged with those kept."""
         if not nodes:
             return
         stamp = now or datetime.now(UTC)
@@ -80,9 +85,10 @@ class FleetStore:
         for n in nodes:  # one row per key per statement: DuckDB's upsert needs it
             key = (n.model, n.site, n.node or "")
             if key not in newest or n.as_of >= newest[key].as_of:
-                first = min(n.first_seen, newest[key].first_seen) if key in newest \
-                    else n.first_seen
-                newest[key] = n.model_copy(update={"first_seen": first})
+                prev = newest.get(key, n)
+                newest[key] = n.model_copy(update={
+                    "first_seen": min(n.first_seen, prev.first_seen),
+                    "version_last_seen": {**prev.version_last_seen, **n.version_last_seen}})
         frame = pd.DataFrame(
             [[n.model, n.site, n.node or "", n.tier, n.state, n.straggler, n.as_of,
               n.first_seen, n.last_seen, n.agent_backlog, n.model_dump_json(by_alias=True),

@@ -20,9 +20,15 @@ versions, a version the action does not accept is a straggler. One
 closes when none does (the old version left the node's recent versions); the event id
 is (model, site, action id, episode), so a replay emits the same ids.
 
-Recovery by replay: `hold` keeps the offset of each live node's newest sighting and of
-each site's current expectation, so after a restart the same records rebuild the fleet.
-Nodes silent for `forget_after_s` are dropped (their last snapshot stays in the store).
+Recovery by replay: `hold` keeps, per live node, the offset of the oldest sighting still
+needed for its recent versions (each version within `stale_after_s` of its newest record,
+at the sighting that carried that version's newest record time), and each site's current
+expectation, so after a restart the same records rebuild last_seen, the recent versions,
+the straggler judgement and the same alert ids. Older history is not replayed: first_seen
+and version_last_seen after a restart start from the replayed sightings (the store keeps
+the earliest first_seen and merges version_last_seen), and hardware and backlog from the
+newest replayed sighting that carries them. Nodes silent for `forget_after_s` are dropped
+(their last snapshot stays in the store).
 """
 
 from __future__ import annotations
@@ -80,8 +86,9 @@ class Node:
     tier: str
     first_seen: datetime
     last_seen: datetime
-    offset: int
     versions: dict[str, datetime] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)
+    """Per version, the offset of the sighting that carried its newest record time."""
     hardware: Hardware | None = None
     backlog: tuple[datetime, int] | None = None
     sent: tuple[Any, ...] | None = None
@@ -91,11 +98,11 @@ class Node:
     """The node's last_seen that snapshot carried (no newer data: nothing to refresh)."""
 
     def add(self, s: FleetSighting, offset: int) -> None:
-        self.offset = max(self.offset, offset)
         self.tier = s.tier
         self.first_seen = min(self.first_seen, s.first_ts)
         self.last_seen = max(self.last_seen, s.last_ts)
-        self.versions[s.version] = max(s.last_ts, self.versions.get(s.version, s.last_ts))
+        if s.version not in self.versions or s.last_ts >= self.versions[s.version]:
+            self.versions[s.version], self.offsets[s.version] = s.last_ts, offset
         if s.hardware is not None:
             self.hardware = s.hardware
         if s.agent_backlog is not None and (self.backlog is None or s.last_ts >= self.backlog[0]):
@@ -105,6 +112,11 @@ class Node:
         """Versions seen within `stale_after_s` of the node's newest record."""
         since = self.last_seen - timedelta(seconds=spec.stale_after_s)
         return {v: ts for v, ts in self.versions.items() if ts >= since}
+
+    def needs(self, spec: FleetSpec) -> int:
+        """The lowest sighting offset a replay must start from to rebuild the node's recent
+        versions (and so its last_seen and straggler judgement) as they are now."""
+        return min(self.offsets[v] for v in self.recent(spec))
 
 
 @dataclass
@@ -138,7 +150,7 @@ class Fleet:
 
     def hold(self, state: State) -> dict[str, int]:
         out: dict[str, int] = {}
-        nodes = [n.offset for n in state.nodes.values()]
+        nodes = [n.needs(self.spec) for n in state.nodes.values()]
         sites = [s.offset for s in state.sites.values() if s.offset is not None]
         for kind, offsets in (("sightings", nodes), ("actions", sites)):
             if offsets and kind in state.topics:
@@ -177,7 +189,7 @@ class Fleet:
         node = state.nodes.get(key)
         if node is None:
             node = state.nodes[key] = Node(s.model, s.site, s.node or "", s.tier, s.first_ts,
-                                           s.last_ts, offset)
+                                           s.last_ts)
             state.by_site.setdefault(key[:2], set()).add(key)
         node.add(s, offset)
         return self._judge_site(state, key[:2], now)

@@ -69,8 +69,9 @@ def records() -> list[InferenceRecord]:
 def node(name: str, site: str, state: str, as_of: datetime, **kw: Any) -> FleetNode:
     return FleetNode(model="det", site=site, node=name, tier="edge", state=state, as_of=as_of,
                      silence_s=0, first_seen=kw.pop("first_seen", T0), last_seen=T0,
-                     versions=["2.0"], version_last_seen={"2.0": T0}, stale_after_s=60,
-                     offline_after_s=300, **kw)
+                     versions=["2.0"], version_last_seen=kw.pop("version_last_seen",
+                                                                {"2.0": T0}),
+                     stale_after_s=60, offline_after_s=300, **kw)
 
 
 @pytest.fixture
@@ -197,3 +198,18 @@ def test_cli_tables_from_the_api_answers(client: TestClient) -> None:
     savings = text(savings_table(client.get("/fleet/savings", params=PERIOD).json()))
     assert "1.02" in savings and "1.40" in savings and "0.38" in savings and "27.4" in savings
     assert "vs H100-80GB on-demand (aws) at 7.00 $/GPU-h" in savings
+
+
+def test_version_history_survives_a_processor_restart(client: TestClient) -> None:
+    """Restarted, the processor knows only its recent versions: the store keeps the rest."""
+    fleet = client.app.state.fleet
+    old = {"1.0": T0 - timedelta(hours=2), "2.0": T0}
+    fleet.upsert([node("n1", "shop-lyon", "online", T0, version_last_seen=old)])
+    later = T0 + timedelta(minutes=5)
+    fleet.upsert([node("n1", "shop-lyon", "online", later, version_last_seen={"2.0": later}),
+                  node("n1", "shop-lyon", "online", later - timedelta(minutes=1),
+                       version_last_seen={"0.9": T0})])  # out of order in the batch: ignored
+    (n1,) = client.get("/fleet", params={"model": "det"}).json()["nodes"]
+    assert n1["version_last_seen"] == {"1.0": "2025-03-01T10:00:00Z",
+                                       "2.0": "2025-03-01T12:05:00Z"}
+    assert n1["as_of"] == "2025-03-01T12:05:00Z" and n1["versions"] == ["2.0"]
