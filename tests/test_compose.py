@@ -20,6 +20,7 @@ from typer.main import get_command
 
 import steward.cli
 from processors.registry import PROCESSORS
+from steward.up import UpOptions
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -27,7 +28,8 @@ DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 
 PROCESSOR_SERVICES = ("processor", "drift-judge", "retrain-trigger", "governance-gate",
-                      "gpu-usage", "gpu-budget")
+                      "gpu-usage", "gpu-budget", "rollout-samples", "rollout", "rollout-usage",
+                      "fleet-sightings", "fleet")
 STEWARD_SERVICES = ("collector", *PROCESSOR_SERVICES, "api")
 PUBLISHED = {"collector": 4318, "api": 8080}
 HEALTHCHECKED = ("kafka", "collector", "api")
@@ -167,6 +169,29 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 def test_expected_services_exist(services):
     missing = {"kafka", *STEWARD_SERVICES} - set(services)
     assert not missing, f"docker-compose.yml lacks services: {sorted(missing)}"
+
+
+def test_every_processor_has_a_scalable_service(services):
+    """What `steward up` runs, and every other registered processor (the GPU ones), runs
+    in compose too, each in a service of its own (its own consumer group to scale)."""
+    ran = {command_of(name, services[name])[1]: name for name in PROCESSOR_SERVICES}
+    assert len(ran) == len(PROCESSOR_SERVICES), f"two services run one processor: {ran}"
+    wanted = {*UpOptions().processors, *PROCESSORS}
+    assert wanted <= set(ran), f"processors without a service: {sorted(wanted - set(ran))}"
+    others = {command_of(n, s)[1] for n, s in services.items() if n not in PROCESSOR_SERVICES
+              and s.get("command") and command_of(n, s)[0] == "processor"}
+    assert not others, f"processor services missing from PROCESSOR_SERVICES: {others}"
+
+
+def test_own_telemetry_is_optional_and_off_by_default(services):
+    """Every Steward service passes OTEL_EXPORTER_OTLP_ENDPOINT through, empty unless set."""
+    for name in STEWARD_SERVICES:
+        raw = (services[name].get("environment") or {}).get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        assert raw == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}", \
+            f"{name}: OTEL_EXPORTER_OTLP_ENDPOINT should be passed through, is {raw!r}"
+        assert env_of(services[name])["OTEL_EXPORTER_OTLP_ENDPOINT"] == ""
+        assert "OTEL_SERVICE_NAME" not in env_of(services[name]), \
+            f"{name}: one OTEL_SERVICE_NAME would give every service the same name"
 
 
 def test_compose_spec_shape(compose):
