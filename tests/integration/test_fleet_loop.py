@@ -31,7 +31,7 @@ from steward.schema import EventType, make_event, to_kafka
 from steward.schema.rollout import RolloutAction
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-SPEC = FleetSpec(stale_after_s=4, offline_after_s=8, straggler_grace_s=0, snapshot_s=1)
+SPEC = FleetSpec(stale_after_s=6, offline_after_s=12, straggler_grace_s=0, snapshot_s=1)
 HARDWARE = {"accelerator": "A100-80GB", "memory_bytes": 85_899_345_920,
             "runtime": "onnxruntime-1.18", "quantisation": "int8"}
 NODES = {  # (site, node): (tier, extra fields)
@@ -94,7 +94,7 @@ def test_fleet_states_split_and_one_straggler_alert(kafka, start_collector, star
         return nodes if len(nodes) == 4 and all(
             n["state"] == "online" for n in nodes.values()) else None
 
-    nodes = wait(all_online, timeout_s=20, what="four nodes online")
+    nodes = wait(all_online, timeout_s=15, what="four nodes online")
     assert {k: (n["tier"], n["versions"]) for k, n in nodes.items()} == {
         "lyon/n1": ("edge", ["1.0"]), "lyon/n2": ("edge", ["1.0"]),
         "berlin/b1": ("edge", ["1.0"]), "eu-cloud/c1": ("cloud", ["2.0"])}
