@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors.latency import UNIT_TO_MS, LatencyAgg, delta_counts
-from processors.windows import Windows
+from processors.windows import Windows, held_back
 from steward import topics as T
 from steward.schema import (
     EventType,
@@ -88,12 +88,9 @@ class CanaryLatency:
         return None
 
     def hold(self, state: State) -> dict[str, int]:
-        """The lowest offset per topic that an open window still needs."""
-        low: dict[str, int] = {}
-        for windows in state.windows.values():
-            for topic, offset in windows.hold().items():
-                low[topic] = min(offset, low.get(topic, offset))
-        return low
+        """The lowest offset per topic that an open window still needs (and no closed one
+        is replayed in part), over every spec's windows at once."""
+        return held_back(state.windows.values())
 
     def step(self, state: State, record: Any, now: datetime,
              src: Source) -> tuple[State, list[Emit]]:

@@ -123,10 +123,7 @@ class DriftJudge:
         return State(Windows(self.pane_s, self.spec.grace_s), panes)
 
     def hold(self, state: State) -> dict[str, int]:
-        held = state.windows.hold()
-        for topic, offset in (state.panes.hold() if state.panes else {}).items():
-            held[topic] = min(offset, held.get(topic, offset))
-        return held
+        return state.windows.hold(state.panes.hold() if state.panes else None)
 
     def step(self, state: State, record: Any, now: datetime,
              src: Source) -> tuple[State, list[Emit]]:

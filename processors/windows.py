@@ -5,11 +5,18 @@ watermark: the latest record time seen) passes `end + grace`, or, when the key g
 quiet, after `grace` of wall-clock silence past the end. Records for a closed window
 are late: counted and dropped. Each open window remembers the first offset per topic
 of its records, so the runner can hold commits until it closes (replay rebuilds it).
+
+A replay must never rebuild a window that had closed from part of its records: closed
+again on the wall clock, it would go out under the same id with other contents. So the
+hold also keeps every record range that must be replayed whole or not at all: a closed
+window's records, and a late record together with the record that made it late (so that
+it is late again). The hold moves below such a range while the range reaches above it,
+and the range is forgotten once the hold has passed it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
@@ -18,6 +25,8 @@ from steward.stream import Source
 
 A = TypeVar("A")
 Key = Hashable
+Span = dict[str, tuple[int, int]]
+"""Per topic, the first and last offset of records replayed whole or not at all."""
 
 
 @dataclass
@@ -33,6 +42,12 @@ class Windows(Generic[A]):
     late: int = 0
     starts: dict[Key, set[datetime]] = field(default_factory=dict)
     """Open window starts per key: closing one key's windows looks at that key only."""
+    reach: dict[tuple[Key, datetime], dict[str, int]] = field(default_factory=dict)
+    """Per open window, the last offset per topic of its records."""
+    marked_at: dict[Key, tuple[str, int]] = field(default_factory=dict)
+    """Per key, the record (topic, offset) that set its watermark."""
+    spans: list[Span] = field(default_factory=list)
+    """Closed windows and late records the hold may still fall inside."""
 
     def start_of(self, ts: datetime) -> datetime:
         epoch = int(ts.timestamp())
@@ -47,6 +62,8 @@ class Windows(Generic[A]):
         start = self.start_of(ts)
         if self._closes_at(start) <= self.watermark.get(key, start):
             self.late += 1
+            topic, offset = self.marked_at[key]
+            self.spans.append(_join({topic: (offset, offset)}, src.topic, src.offset))
             return None
         wkey = (key, start)
         agg = self.open.get(wkey)
@@ -54,7 +71,10 @@ class Windows(Generic[A]):
             agg = self.open[wkey] = new()
             self.starts.setdefault(key, set()).add(start)
         self.held.setdefault(wkey, {}).setdefault(src.topic, src.offset)
-        self.watermark[key] = max(ts, self.watermark.get(key, ts))
+        self.reach.setdefault(wkey, {})[src.topic] = src.offset
+        if key not in self.watermark or ts > self.watermark[key]:
+            self.watermark[key] = ts
+            self.marked_at[key] = (src.topic, src.offset)
         self.last_seen[key] = now
         return agg
 
@@ -81,7 +101,8 @@ class Windows(Generic[A]):
         out = []
         for wkey in sorted(closing, key=lambda w: w[1]):
             agg = self.open.pop(wkey)
-            self.held.pop(wkey, None)
+            first, last = self.held.pop(wkey, {}), self.reach.pop(wkey, {})
+            self.spans.append({t: (o, last.get(t, o)) for t, o in first.items()})
             starts = self.starts.get(wkey[0])
             if starts is not None:
                 starts.discard(wkey[1])
@@ -90,10 +111,38 @@ class Windows(Generic[A]):
             out.append((wkey[0], wkey[1], wkey[1] + timedelta(seconds=self.size_s), agg))
         return out
 
-    def hold(self) -> dict[str, int]:
-        """Per topic, the lowest offset an open window still needs."""
-        low: dict[str, int] = {}
-        for offsets in self.held.values():
+    def hold(self, floor: dict[str, int] | None = None) -> dict[str, int]:
+        """Per topic, the lowest offset to commit: what open windows still need, lowered
+        so that no closed window or late record is replayed in part (see `held_back`)."""
+        return held_back([self], floor)
+
+
+def held_back(windows: Iterable[Windows], floor: dict[str, int] | None = None
+              ) -> dict[str, int]:
+    """The hold of several `Windows` over one partition, and `floor` (what else the
+    processor holds): all of it at once, since one's ranges can straddle another's hold.
+    Forgets the ranges the hold has passed (the hold never moves back)."""
+    ws = list(windows)
+    low = dict(floor or {})
+    for w in ws:
+        for offsets in w.held.values():
             for topic, offset in offsets.items():
                 low[topic] = min(offset, low.get(topic, offset))
-        return low
+    pending = [s for w in ws for s in w.spans]
+    while True:
+        reached = [s for s in pending if any(last >= low.get(t, last + 1)
+                                             for t, (_, last) in s.items())]
+        if not reached:
+            break
+        for span in reached:
+            for topic, (first, _) in span.items():
+                low[topic] = min(first, low.get(topic, first))
+        pending = [s for s in pending if all(s is not r for r in reached)]
+    for w in ws:
+        w.spans = [s for s in w.spans if all(s is not p for p in pending)]
+    return low
+
+
+def _join(span: Span, topic: str, offset: int) -> Span:
+    first, last = span.get(topic, (offset, offset))
+    return {**span, topic: (min(first, offset), max(last, offset))}

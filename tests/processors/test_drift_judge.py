@@ -202,3 +202,46 @@ def test_sliding_panes_survive_ticks_while_a_backfill_runs_behind_the_clock():
     state, out = proc.tick(state, now + timedelta(seconds=63))
     assert [e.record.rows for e in out] == [90, 61]
     assert state.panes.recent == {}
+
+
+def owner(proc, timeline, start=0, mark=-1):
+    """Drive `proc` as the runner does: ("rec", record) at the next offset, ("tick", now).
+    Records below `mark` (an earlier owner's emitted mark) run for state only. The verdicts
+    out, the committed offset, and the mark this owner leaves."""
+    state, out, offset, committed = proc.initial_state(), [], 0, 0
+    for kind, item in timeline:
+        emits = []
+        if kind == "tick":
+            state, emits = proc.tick(state, item)
+        else:
+            if offset >= start:
+                state, emits = proc.step(state, item, item.ts, Source("list", 0, offset))
+                emits = emits if offset >= mark else []
+            offset += 1
+        out += [e.record for e in emits if e.record is not None]
+        committed = min(offset, proc.hold(state).get("list", offset))
+        mark = offset if emits else mark
+    return out, committed, mark
+
+
+def test_a_replay_never_judges_a_window_the_clock_had_closed_from_part_of_its_rows():
+    rng = np.random.default_rng(11)
+    # berlin's window [0, 60): 60 shifted rows, then paris opens [60, 120) at offset 60,
+    # then 60 rows like the reference; the clock closes berlin's window, not paris's
+    def rows(amounts, start, site="berlin"):  # scores like the reference's
+        return [("rec", r.model_copy(update={"prediction": float(p)})) for r, p in zip(
+            window(amounts, start, site), rng.random(len(amounts)), strict=True)]
+
+    timeline = [*rows(rng.normal(130, 10, 60), 0), *rows(np.array([100.0]), 70, "paris"),
+                *rows(rng.normal(100, 10, 60), 6), ("tick", T0 + timedelta(seconds=61))]
+    proc = DriftJudge(SPEC, lambda m, v: REF, EvidentlyJudge())
+    (first,), committed, mark = owner(proc, timeline)
+    assert (first.rows, first.drift, first.site) == (120, True, "berlin")
+    assert (committed, mark) == (0, 121)  # not 60, paris's first record: it splits berlin's
+    # a new owner replays from the committed offset, then the clock goes on
+    again, _, _ = owner(proc, [*timeline, ("tick", T0 + timedelta(seconds=200))],
+                        committed, mark)
+    assert all(v == first for v in again if v.id == first.id)
+    # from 60, the replay would have judged berlin's window on its last 60 rows alone
+    (partial,), _, _ = owner(proc, [*timeline, ("tick", T0 + timedelta(seconds=200))], 60, mark)
+    assert (partial.id, partial.rows, partial.drift) == (first.id, 60, False)
