@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 
 from api.app import create_app
-from api.store import EventQuery, EventRow, Store
+from api.store import EventQuery, EventRow, InferenceQuery, Store
+from steward.schema import InferenceRecord
 
 T0 = datetime(2026, 11, 23, 10, tzinfo=UTC)
 
@@ -33,6 +34,30 @@ def test_inserts_are_idempotent_by_source_and_id(store):
     assert store.count_events() == 3
     other_source = EventRow(**{**row(1).__dict__, "source": "/q"})
     assert store.insert_events([other_source]) == 1
+
+
+def inference(i: int, site: str = "s1") -> InferenceRecord:
+    plus2 = timezone(timedelta(hours=2))
+    return InferenceRecord(id=f"r{i}", model="m", version="1", site=site, tier="edge",
+                           ts=datetime(2026, 11, 23, 12, i, tzinfo=plus2), latency_ms=5.0 + i,
+                           features={"amount": i, "big": 2**70})
+
+
+def test_inference_records_are_stored_once_per_id_in_arrival_order(store):
+    first = [(inference(3), 0, 10), (inference(1), 0, 11), (inference(3, site="s2"), 0, 12)]
+    assert store.insert_inferences(first) == 2  # r3 twice in one batch: the first one kept
+    assert store.insert_inferences([(inference(1), 0, 13), (inference(2), 1, 7)]) == 1
+    assert store.count_inferences() == 3
+    page = store.query_inferences(InferenceQuery())
+    assert [r["id"] for _, r in page] == ["r3", "r1", "r2"]
+    assert page[0][1] == inference(3).model_dump(mode="json", by_alias=True)
+    assert store.query_inferences(InferenceQuery(site="s2")) == []
+    at = datetime(2026, 11, 23, 10, 1, tzinfo=UTC)  # r1's 12:01 at +02:00
+    assert [r["id"] for _, r in store.query_inferences(
+        InferenceQuery(since=at, until=at + timedelta(seconds=1)))] == ["r1"]
+    with store.cursor() as cur:
+        assert cur.execute("SELECT kafka_partition, kafka_offset, node FROM inferences "
+                           "WHERE id = 'r2'").fetchone() == (1, 7, None)
 
 
 def test_queries_filter_and_page(store):
