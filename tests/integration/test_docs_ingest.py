@@ -177,7 +177,8 @@ def check_curl_otlp_traces(done: subprocess.CompletedProcess[str], records: Any)
     span_id = "span-5b8efff798038103d269b633813fc60ceee19b7ec3c1b174"
     assert set(by_id) == {span_id, "fd-edge-box-7-000003"}
     identity = {"schema": "steward.inference.v1", "model": "fraud-detector",
-                "version": "1.5.0", "site": "store-042", "tier": "edge", "node": "edge-box-7"}
+                "version": "1.5.0", "site": "store-042", "tier": "edge", "node": "edge-box-7",
+                "hardware": None, "spillover_from": None, "agent_backlog": None}
     assert by_id[span_id] == {
         **identity, "id": span_id, "ts": "2026-01-01T00:00:00.038200Z", "latency_ms": 38.2,
         "features": {"amount": 129.9, "country": "DE", "card_present": True},

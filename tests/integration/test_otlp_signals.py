@@ -104,7 +104,8 @@ def test_sdk_span_exporter_delivers_inference_spans(kafka, start_collector, topi
         "model": "fraud-detector", "version": "1.5.0", "site": "store-042", "tier": "edge",
         "node": "edge-box-7", "ts": "2026-01-01T00:00:00.038200Z", "latency_ms": 38.2,
         "features": {"amount": 129.9, "country": "DE", "card_present": True},
-        "prediction": 0.07, "label": None, "error": False, "sample_rate": 1.0, "profiled": False}
+        "prediction": 0.07, "label": None, "error": False, "sample_rate": 1.0, "profiled": False,
+        "hardware": None, "spillover_from": None, "agent_backlog": None}
     key, second = got[timed_id]
     assert key == "fraud-detector/store-042"
     assert (second["version"], second["features"], second["prediction"], second["label"]) == (
@@ -145,7 +146,8 @@ def test_sdk_log_exporter_delivers_inference_log_records(kafka, start_collector,
         "version": "1.5.0", "site": "store-042", "tier": "cloud", "node": "edge-box-7",
         "ts": "2026-01-01T00:00:00.125000Z", "latency_ms": 12.5,
         "features": {"tenure_months": 14, "plan": "pro"}, "prediction": "stay",
-        "label": None, "error": False, "sample_rate": 1.0, "profiled": False}
+        "label": None, "error": False, "sample_rate": 1.0, "profiled": False,
+        "hardware": None, "spillover_from": None, "agent_backlog": None}
     _, second = got["churn-2"]
     assert (second["latency_ms"], second["prediction"], second["error"]) == (40.0, "leave", True)
     assert second["features"] == {}
