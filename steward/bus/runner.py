@@ -14,6 +14,7 @@ import base64
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -271,6 +272,7 @@ class Runner:
             state = proc.initial_state()
         outs: list[Out] = []
         below = self.replay_below.get(TopicPartition(items[0][1].topic, partition), -1)
+        counts: Counter[tuple[str, str]] = Counter()  # metrics once per batch, not per record
         for record, src in items:
             replay = src.offset < below  # its outputs went out before this owner took over
             try:
@@ -288,11 +290,16 @@ class Runner:
                 if not replay:
                     outs.append(self._reject(rej, src, now, src.topic, "failed"))
                 continue
-            self.metrics.records.labels(self.name, src.topic, "replayed" if replay else "ok").inc()
+            counts[src.topic, "replayed" if replay else "ok"] += 1
             if not replay:
                 outs.extend(self._emit(emits))
         self.states[partition] = state
+        self._count(counts)
         return outs
+
+    def _count(self, counts: Counter[tuple[str, str]]) -> None:
+        for (topic, outcome), n in counts.items():
+            self.metrics.records.labels(self.name, topic, outcome).inc(n)
 
     def _run_sink(self, items: list[tuple[Any, Source]], now: datetime) -> list[Out]:
         sink: Sink = self.stage  # type: ignore[assignment]
@@ -305,8 +312,7 @@ class Runner:
             log.exception("%s: batch write failed; retrying item by item", self.name)
             self.metrics.errors.labels(self.name, "write").inc()
             return self._write_each(sink, items, now)
-        for _, src in items:
-            self.metrics.records.labels(self.name, src.topic, "ok").inc()
+        self._count(Counter((src.topic, "ok") for _, src in items))
         return []
 
     def _write_each(self, sink: Sink, items: list[tuple[Any, Source]], now: datetime) -> list[Out]:
