@@ -6,12 +6,14 @@ quiet, after `grace` of wall-clock silence past the end. Records for a closed wi
 are late: counted and dropped. Each open window remembers the first offset per topic
 of its records, so the runner can hold commits until it closes (replay rebuilds it).
 
-A replay must never rebuild a window that had closed from part of its records: closed
-again on the wall clock, it would go out under the same id with other contents. So the
-hold also keeps every record range that must be replayed whole or not at all: a closed
-window's records, and a late record together with the record that made it late (so that
-it is late again). The hold moves below such a range while the range reaches above it,
-and the range is forgotten once the hold has passed it.
+A replay must never rebuild a window that had closed from part of its records and close
+it again past the emitted mark: it would go out under the same id with other contents.
+A window its key's watermark closed is harmless: the record that closed it comes after
+its records, so the replay closes it again there, below the mark, emitting nothing. So
+the hold also keeps the record ranges a replay must see whole or not at all: a window
+closed on the wall clock, and a late record with the record that made it late (so that
+it is late again). The hold moves below such a range while the range reaches above it;
+the range is forgotten once the hold has passed it.
 """
 
 from __future__ import annotations
@@ -46,8 +48,11 @@ class Windows(Generic[A]):
     """Per open window, the last offset per topic of its records."""
     marked_at: dict[Key, tuple[str, int]] = field(default_factory=dict)
     """Per key, the record (topic, offset) that set its watermark."""
+    quiet_until: dict[Key, datetime] = field(default_factory=dict)
+    """Per key, where windows closed on the wall clock end (with grace): later records
+    for them are late too, though no record says so."""
     spans: list[Span] = field(default_factory=list)
-    """Closed windows and late records the hold may still fall inside."""
+    """Windows closed on the wall clock and late records the hold may still fall inside."""
 
     def start_of(self, ts: datetime) -> datetime:
         epoch = int(ts.timestamp())
@@ -60,10 +65,14 @@ class Windows(Generic[A]):
             new: Callable[[], A]) -> A | None:
         """The aggregate of the window `ts` falls in (created if needed), or None if late."""
         start = self.start_of(ts)
-        if self._closes_at(start) <= self.watermark.get(key, start):
+        closes = self._closes_at(start)
+        if closes <= self.watermark.get(key, start):
             self.late += 1
             topic, offset = self.marked_at[key]
             self.spans.append(_join({topic: (offset, offset)}, src.topic, src.offset))
+            return None
+        if closes <= self.quiet_until.get(key, start):
+            self.late += 1  # what a replay does with it is docs/guarantees.md's limit
             return None
         wkey = (key, start)
         agg = self.open.get(wkey)
@@ -87,22 +96,27 @@ class Windows(Generic[A]):
         return self._close(due)
 
     def close_quiet(self, now: datetime) -> list[tuple[Key, datetime, datetime, A]]:
-        """Windows past `end + grace` on the wall clock whose key has been quiet for `grace`."""
+        """Windows past `end + grace` on the wall clock whose key has been quiet for `grace`.
+        Their stragglers are late from then on, not a window going out again under the same
+        id with the stragglers alone."""
         quiet = timedelta(seconds=self.grace_s)
-        return self._pop(lambda k, start: self._closes_at(start) <= now
-                         and now - self.last_seen.get(k, now) >= quiet)
-
-    def _pop(self, due: Callable[[Key, datetime], bool]) -> list[tuple[Key, datetime, datetime,
-                                                                         A]]:
-        return self._close([w for w in self.open if due(*w)])
+        due = [(k, start) for k, start in self.open if self._closes_at(start) <= now
+               and now - self.last_seen.get(k, now) >= quiet]
+        for key, start in due:
+            self.quiet_until[key] = max(self._closes_at(start),
+                                        self.quiet_until.get(key, start))
+            last = self.reach.get((key, start), {})
+            self.spans.append({t: (first, last.get(t, first))
+                               for t, first in self.held.get((key, start), {}).items()})
+        return self._close(due)
 
     def _close(self, closing: list[tuple[Key, datetime]]) -> list[tuple[Key, datetime,
                                                                         datetime, A]]:
         out = []
         for wkey in sorted(closing, key=lambda w: w[1]):
             agg = self.open.pop(wkey)
-            first, last = self.held.pop(wkey, {}), self.reach.pop(wkey, {})
-            self.spans.append({t: (o, last.get(t, o)) for t, o in first.items()})
+            self.held.pop(wkey, None)
+            self.reach.pop(wkey, None)
             starts = self.starts.get(wkey[0])
             if starts is not None:
                 starts.discard(wkey[1])
@@ -113,7 +127,7 @@ class Windows(Generic[A]):
 
     def hold(self, floor: dict[str, int] | None = None) -> dict[str, int]:
         """Per topic, the lowest offset to commit: what open windows still need, lowered
-        so that no closed window or late record is replayed in part (see `held_back`)."""
+        so that no window closed on the clock, nor a late record, is replayed in part."""
         return held_back([self], floor)
 
 

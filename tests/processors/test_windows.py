@@ -29,6 +29,8 @@ def test_windows_close_by_watermark_and_by_silence_and_count_late_records():
     w.last_seen["k"] = at(100)
     assert [a for *_, a in w.close_quiet(at(130))] == [[3, 4]]
     assert w.hold() == {}
+    # closed on the clock, the window takes no straggler: it would go out again, alone
+    assert w.add("k", at(119), Source("t", 0, 106), at(131), list) is None and w.late == 2
 
 
 def feed(w: Windows[list[int]], records: list[tuple[str, float, float]], start: int = 0
@@ -84,3 +86,14 @@ def test_the_hold_keeps_a_late_record_with_what_made_it_late():
     assert w.hold() == {"t": 1}   # from 1, A's watermark is back before the late record
     again = replayed(records, 1, at(300))
     assert ("a", T0) not in again and again[("a", at(60))] == [1]
+
+
+def test_a_window_its_watermark_closed_may_be_split_the_replay_closes_it_at_the_same_record():
+    # B opens a window at 1, between A's records at 0 and 2; A's record at 3 closes A's
+    records = [("a", 5, 0), ("b", 65, 1), ("a", 6, 2), ("a", 75, 3)]
+    w: Windows[list[int]] = Windows(size_s=60, grace_s=10)
+    assert feed(w, records) == [("a", T0, [0, 2])]
+    # committed at 1, a replay rebuilds A's window in part and closes it at offset 3 again:
+    # below the emitted mark (the verdict went out with offset 3's batch), so not emitted
+    assert w.hold() == {"t": 1}
+    assert feed(Windows(size_s=60, grace_s=10), records, 1) == [("a", T0, [2])]
