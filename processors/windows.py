@@ -53,6 +53,9 @@ class Windows(Generic[A]):
     for them are late too, though no record says so."""
     spans: list[Span] = field(default_factory=list)
     """Windows closed on the wall clock and late records the hold may still fall inside."""
+    low: dict[str, int] | None = None
+    """The hold last computed (None: not yet). It only moves on: what made a record late
+    from below it, or from a topic it had let go, is past replaying."""
 
     def start_of(self, ts: datetime) -> datetime:
         epoch = int(ts.timestamp())
@@ -69,7 +72,8 @@ class Windows(Generic[A]):
         if closes <= self.watermark.get(key, start):
             self.late += 1
             topic, offset = self.marked_at[key]
-            self.spans.append(_join({topic: (offset, offset)}, src.topic, src.offset))
+            if self.low is None or offset >= self.low.get(topic, offset + 1):
+                self.spans.append(_join({topic: (offset, offset)}, src.topic, src.offset))
             return None
         if closes <= self.quiet_until.get(key, start):
             self.late += 1  # what a replay does with it is docs/guarantees.md's limit
@@ -154,6 +158,7 @@ def held_back(windows: Iterable[Windows], floor: dict[str, int] | None = None
         pending = [s for s in pending if all(s is not r for r in reached)]
     for w in ws:
         w.spans = [s for s in w.spans if all(s is not p for p in pending)]
+        w.low = dict(low)
     return low
 
 
