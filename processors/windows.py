@@ -155,9 +155,11 @@ def held_back(windows: Iterable[Windows], floor: dict[str, int] | None = None
         for span in reached:
             for topic, (first, _) in span.items():
                 low[topic] = min(first, low.get(topic, first))
-        pending = [s for s in pending if all(s is not r for r in reached)]
+        done = {id(s) for s in reached}
+        pending = [s for s in pending if id(s) not in done]
+    forgotten = {id(s) for s in pending}
     for w in ws:
-        w.spans = [s for s in w.spans if all(s is not p for p in pending)]
+        w.spans = [s for s in w.spans if id(s) not in forgotten]
         w.low = dict(low)
     return low
 
