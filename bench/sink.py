@@ -27,6 +27,7 @@ import pandas as pd
 from _report import Results, add_json_arg
 
 from api.store import INFERENCE_COLUMNS, Store
+from steward.bus.service import tune_gc
 from steward.codec import decode_batch, encode_batch
 from steward.schema import InferenceRecord
 
@@ -92,8 +93,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--batch", type=int, default=1000)
+    ap.add_argument("--default-gc", action="store_true",
+                    help="keep CPython's GC thresholds (Steward's processes raise them)")
     add_json_arg(ap)
     args = ap.parse_args()
+    if not args.default_gc:
+        tune_gc()  # as the sink process does at start-up
     items = records(args.records)
     groups = batches(items, args.batch)
     values = [encode_batch(g) for g in groups]

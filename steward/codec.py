@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any
 
 from cloudevents.core.v1.event import CloudEvent
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError, create_model
 
 from steward.schema import from_kafka
 
@@ -80,6 +80,11 @@ def pack_batches(records: Sequence[BaseModel], max_records: int,
 def decode_batch(value: bytes | None, record: type[BaseModel]) -> Decoded:
     """Validate each record of a batch message; keep the good, reject the bad with reasons."""
     out = Decoded()
+    try:  # the common case, a well-formed batch of valid records: parsed from the bytes and
+        out.items = batch_model(record).model_validate_json(value or b"").records  # validated
+        return out  # in one call, no Python dicts in between
+    except ValidationError:
+        pass  # find out what is wrong, below, the way it always has: same reasons
     try:
         doc = json.loads(value or b"")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # deep nesting: RecursionError
@@ -103,6 +108,13 @@ def decode_batch(value: bytes | None, record: type[BaseModel]) -> Decoded:
             raw = json.dumps(item, default=str).encode()
             out.rejected.append(Rejected(validation_reason(exc), "schema", raw, i))
     return out
+
+
+@cache
+def batch_model(record: type[BaseModel]) -> type[BaseModel]:
+    """A message value's shape, `{"records": [record, ...]}` (other keys ignored), built
+    once per record type."""
+    return create_model(f"{record.__name__}Batch", records=(list[record], ...))
 
 
 @cache
