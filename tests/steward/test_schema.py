@@ -70,6 +70,17 @@ def test_batch_codec_keeps_good_records_and_explains_bad_ones():
     assert decode_batch(b"[]", InferenceRecord).rejected[0].error_type == "shape"
 
 
+def test_batches_decoded_from_bytes_match_the_records_decoded_one_by_one():
+    doc = {**BASE, "ts": "2026-11-23T12:00:00+02:00", "features": {"big": 2**70, "x": "é"}}
+    value = json.dumps({"schema": "steward.inference.v1", "records": [doc, doc]}).encode()
+    one = InferenceRecord.model_validate(json.loads(json.dumps(doc)))  # id from content
+    assert decode_batch(value, InferenceRecord).items == [one, one]
+    nan = value.replace(b'"latency_ms": 12.5', b'"latency_ms": NaN', 1)
+    decoded = decode_batch(nan, InferenceRecord)
+    assert decoded.items == [one] and decoded.rejected[0].index == 0
+    assert "latency_ms" in decoded.rejected[0].reason
+
+
 def test_event_ids_are_deterministic_and_survive_kafka():
     assert event_id("t", "a", 1) == event_id("t", "a", 1) != event_id("t", "a", 2)
     t = datetime(2026, 11, 23, tzinfo=UTC)
