@@ -38,7 +38,7 @@ class Script:
 SCRIPTS = (
     Script("ingest", ("--seconds", "8"), ("--seconds", "2")),
     Script("sink", (), ("--records", "20000")),
-    Script("load", ("--rate", "100000", "--seconds", "60"),
+    Script("load", ("--rate", "3000", "--seconds", "20"),
            ("--rate", "5000", "--seconds", "8"), limit_s=420),
     Script("windows_rss", (), ("--keys", "1000")),
     Script("rollback_latency", (), ("--canaries", "6", "--spacing", "0.3")),
