@@ -96,11 +96,9 @@ def decode_batch(value: bytes | None, record: type[BaseModel]) -> Decoded:
             Rejected("expected an object with a 'records' list", "shape", value or b"")
         )
         return out
-    try:  # the common case, every record valid: one call into pydantic-core for all
-        out.items = list_adapter(record).validate_python(records)
-        return out
-    except ValidationError:
-        pass  # find out which, one by one, with a reason each
+    # One by one, with a reason each. No whole-list try first: the bytes already failed as
+    # a batch, and a list that passes in Python mode (only a value json.loads takes but the
+    # JSON parser does not, e.g. a UTF-8 BOM) gives these same items anyway.
     for i, item in enumerate(records):
         try:
             out.items.append(record.model_validate(item))

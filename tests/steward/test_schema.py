@@ -79,6 +79,8 @@ def test_batches_decoded_from_bytes_match_the_records_decoded_one_by_one():
     decoded = decode_batch(nan, InferenceRecord)
     assert decoded.items == [one] and decoded.rejected[0].index == 0
     assert "latency_ms" in decoded.rejected[0].reason
+    bom = b"\xef\xbb\xbf" + value  # the JSON parser refuses it, json.loads takes it
+    assert decode_batch(bom, InferenceRecord).items == [one, one]
 
 
 def test_event_ids_are_deterministic_and_survive_kafka():
