@@ -80,8 +80,9 @@ class Intake:
         kept, left_out = sample(raw, self.sample_rate)
         self.metrics.sampled_out_records.labels(INFERENCES).inc(left_out)
         if kept:  # each record says how far behind the link was: the fleet view shows it
-            backlog = self.spool.totals().records
-            kept = [{**r, "agent_backlog": backlog} for r in kept]
+            backlog = self.spool.records()
+            for r in kept:  # in place: dicts built above (dumps or copies), none in `groups`
+                r["agent_backlog"] = backlog
             self._store(INFERENCES, JSON, encode_records(kept), len(kept))
         if groups and self.profiler:  # after the raw ones: a failure here makes the client
             self.profiler.commit(groups)  # retry, repeating raw records (same ids) only

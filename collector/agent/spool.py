@@ -281,6 +281,12 @@ class Spool:
             db.execute("DELETE FROM dead WHERE id <= ?", (victims[-1][0],))
         return _tally((signal, records) for _, signal, records, _ in victims)
 
+    def records(self) -> int:
+        """Records waiting to be forwarded: one read of the trigger-kept totals row, cheap
+        enough for every accepted request (the intake stamps it as `agent_backlog`)."""
+        with self._lock:
+            return self._db.execute("SELECT records FROM totals").fetchone()[0]
+
     def totals(self) -> Totals:
         with self._lock:
             entries, size, records = self._db.execute(

@@ -70,7 +70,7 @@ def test_drop_oldest_makes_exact_room_and_reports_what_it_dropped(path: Path):
     assert sorted(dropped, key=lambda d: d.signal) == [Dropped("inferences", 2, 6),
                                                        Dropped("metrics", 1, 3)]
     t = spool.totals()
-    assert (t.entries, t.bytes, t.records) == (8, 950, 28)
+    assert (t.entries, t.bytes, t.records) == (8, 950, 28) and spool.records() == 28
     assert spool.head(["inferences", "metrics"]) == (4, "metrics")
 
 
