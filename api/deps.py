@@ -57,25 +57,32 @@ def _webhooks(request: Request) -> WebhookStore:
     return request.app.state.webhooks
 
 
-def _admin(request: Request) -> Principal:
-    """The caller, if its token has the admin scope: audit data shows every model's
-    decisions and inputs, so reading it is an admin's right, not a reader's; every
-    route that changes state (references, rollouts, versions, webhooks) needs it too."""
-    auth: Authenticator = request.app.state.auth
-    return auth.authenticate(request.headers.get("authorization"), "admin")
+_SCOPES = {
+    "admin": "audit data shows every model's decisions and inputs, so reading it is an "
+             "admin's right, not a reader's; every route that changes state (references, "
+             "rollouts, versions, webhooks) needs it too",
+    "read": "stored records, verdicts, costs",
+    "ingest": "what an edge agent holds, so it can fetch the profile spec it sends to "
+              "without also reading everyone's records",
+}
 
 
-def _reader(request: Request) -> Principal:
-    """The caller, if its token has the read scope: stored records, verdicts, costs."""
-    auth: Authenticator = request.app.state.auth
-    return auth.authenticate(request.headers.get("authorization"), "read")
+def _scope(scope: str) -> Callable[[Request], Principal]:
+    """The dependency that yields the caller if its token has `scope` (401/403 else):
+    one guard for every scope, so they cannot drift apart."""
+
+    def guard(request: Request) -> Principal:
+        auth: Authenticator = request.app.state.auth
+        return auth.authenticate(request.headers.get("authorization"), scope)
+
+    guard.__name__ = f"_{scope}"
+    guard.__doc__ = f"The caller, if its token has the {scope} scope: {_SCOPES[scope]}."
+    return guard
 
 
-def _ingester(request: Request) -> Principal:
-    """The caller, if its token has the ingest scope: what an edge agent holds, so it can
-    fetch the profile spec it sends to without also reading everyone's records."""
-    auth: Authenticator = request.app.state.auth
-    return auth.authenticate(request.headers.get("authorization"), "ingest")
+_admin = _scope("admin")
+_reader = _scope("read")
+_ingester = _scope("ingest")
 
 
 def _registry(request: Request) -> CollectorRegistry:
@@ -101,6 +108,8 @@ DecisionsDep = Annotated[DecisionStore, Depends(_decisions)]
 AdminDep = Annotated[Principal, Depends(_admin)]
 ReaderDep = Annotated[Principal, Depends(_reader)]
 IngestDep = Annotated[Principal, Depends(_ingester)]
+ReadScope = Depends(_reader)
+"""For `APIRouter(dependencies=[ReadScope])`: every route of the router needs the read scope."""
 WebhooksDep = Annotated[WebhookStore, Depends(_webhooks)]
 FleetDep = Annotated[FleetStore, Depends(_fleet)]
 FleetSplitDep = Annotated[FleetSplit, Depends(_fleet_split)]

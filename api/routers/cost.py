@@ -7,15 +7,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import GpuDep, ReaderDep
+from api.deps import GpuDep, ReadScope
 
-router = APIRouter(tags=["cost"])
+router = APIRouter(tags=["cost"], dependencies=[ReadScope])
 Group = Literal["model", "version", "team", "site", "tier"]
 
 
 @router.get("/cost")
 def cost(
-    _reader: ReaderDep,
     gpu: GpuDep,
     since: Annotated[datetime, Query(description="window start >= since")],
     until: Annotated[datetime, Query(description="window start < until")],

@@ -8,17 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse
 
-from api.deps import ReaderDep, ReferencesDep, StoreDep, VerdictsDep
+from api.deps import ReadScope, ReferencesDep, StoreDep, VerdictsDep
 from api.drift_report import render
 from api.schemas import VerdictsPage
 from api.verdicts import VerdictQuery
 
-router = APIRouter(tags=["drift"])
+router = APIRouter(tags=["drift"], dependencies=[ReadScope])
 
 
 @router.get("/drift", response_model=VerdictsPage)
 def list_verdicts(
-    _reader: ReaderDep,
     verdicts: VerdictsDep,
     model: Annotated[str | None, Query(max_length=128)] = None,
     version: Annotated[str | None, Query(max_length=128)] = None,
@@ -39,7 +38,7 @@ def list_verdicts(
 
 @router.get("/drift/{verdict_id}/report", response_class=HTMLResponse,
             responses={404: {"description": "no such verdict, reference or window records"}})
-def drift_report(_reader: ReaderDep, verdicts: VerdictsDep, references: ReferencesDep,
+def drift_report(verdicts: VerdictsDep, references: ReferencesDep,
                  store: StoreDep,
                  verdict_id: Annotated[str, Path(max_length=128)]) -> HTMLResponse:
     """Evidently's full HTML report for the stored window behind one verdict."""

@@ -7,16 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import ReaderDep, StoreDep
+from api.deps import ReadScope, StoreDep
 from api.schemas import EventsPage
 from api.store import EventQuery
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], dependencies=[ReadScope])
 
 
 @router.get("/events", response_model=EventsPage)
 def list_events(
-    _reader: ReaderDep,
     store: StoreDep,
     type: Annotated[str | None, Query(max_length=200, description="CloudEvent type")] = None,
     source: Annotated[str | None, Query(max_length=500)] = None,

@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from api.deps import FleetDep, FleetSplitDep, ReaderDep
+from api.deps import FleetDep, FleetSplitDep, ReadScope
 from api.fleet import FleetQuery, summary
 from api.fleet_split import FleetSplit
 
-router = APIRouter(tags=["fleet"])
+router = APIRouter(tags=["fleet"], dependencies=[ReadScope])
 NameQ = Annotated[str | None, Query(max_length=128)]
 Since = Annotated[datetime | None, Query(description="record time >= since (default: "
                                                      "`until` - the configured period)")]
@@ -21,7 +21,6 @@ Until = Annotated[datetime | None, Query(description="record time < until (defau
 
 @router.get("/fleet")
 def fleet(
-    _reader: ReaderDep,
     fleet: FleetDep,
     model: NameQ = None,
     site: NameQ = None,
@@ -35,14 +34,14 @@ def fleet(
 
 
 @router.get("/fleet/split")
-def split(_reader: ReaderDep, split: FleetSplitDep, model: NameQ = None,
+def split(split: FleetSplitDep, model: NameQ = None,
           since: Since = None, until: Until = None) -> dict[str, Any]:
     """Per model and tier: requests, share, error rate, latency p50/p95/p99; spillover."""
     return split.split(model, *_period(split, since, until))
 
 
 @router.get("/fleet/savings")
-def savings(_reader: ReaderDep, split: FleetSplitDep, model: NameQ = None,
+def savings(split: FleetSplitDep, model: NameQ = None,
             since: Since = None, until: Until = None) -> dict[str, Any]:
     """Per model: priced cost of the period, the cloud-only counterfactual, savings in
     dollars and percent, with the assumptions."""

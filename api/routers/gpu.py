@@ -7,15 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import GpuDep, ReaderDep
+from api.deps import GpuDep, ReadScope
 
-router = APIRouter(tags=["gpu"])
+router = APIRouter(tags=["gpu"], dependencies=[ReadScope])
 Filter = Annotated[str | None, Query(max_length=128)]
 
 
 @router.get("/gpu/partitions")
 def list_partitions(
-    _reader: ReaderDep, gpu: GpuDep, site: Filter = None, node: Filter = None,
+    gpu: GpuDep, site: Filter = None, node: Filter = None,
     gpu_uuid: Filter = None, team: Filter = None, model: Filter = None,
     since: Annotated[datetime | None, Query(description="window start >= since")] = None,
     until: Annotated[datetime | None, Query(description="window start < until")] = None,

@@ -7,16 +7,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import ReaderDep, StoreDep
+from api.deps import ReadScope, StoreDep
 from api.schemas import InferencesPage
 from api.store import InferenceQuery
 
-router = APIRouter(tags=["telemetry"])
+router = APIRouter(tags=["telemetry"], dependencies=[ReadScope])
 
 
 @router.get("/inferences", response_model=InferencesPage)
 def list_inferences(
-    _reader: ReaderDep,
     store: StoreDep,
     model: Annotated[str | None, Query(max_length=128)] = None,
     version: Annotated[str | None, Query(max_length=128)] = None,
