@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Gauge
 
-from api.charts import ChartSampler
+from api.charts import Charted, ChartSampler
 from api.decisions import DecisionStore
 from api.fleet import FleetStore
 from api.fleet_gauges import FleetViewGauges
@@ -44,11 +44,14 @@ def create_app(store: Store, registry: CollectorRegistry,
                clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                fleet: SavingsSettings | None = None,
                auth: Authenticator | None = None,
-               charts: ChartSampler | None = None) -> FastAPI:
+               charts: ChartSampler | None = None, charts_interval_s: float = 5.0,
+               charts_points: int = 360) -> FastAPI:
     """Everything the handlers use is passed in: no globals, easy to test. `clock` is
     the present the GPU cost gauges look back from (`gpu_cost_period`). `auth` guards
     the /audit routes (admin scope); none configured means auth is off. `charts` samples
-    `registry` for GET /ui (its `run` is the caller's to start; default: every 5 s)."""
+    for GET /ui (its `run` is the caller's to start); by default it samples only the
+    collectors behind the charted families, every `charts_interval_s`, keeping
+    `charts_points` samples."""
     app = FastAPI(title="Steward API", version=__version__,
                   description="Audit queries, events, health and metrics of Steward.",
                   max_body_size=MAX_BODY_BYTES)
@@ -58,20 +61,19 @@ def create_app(store: Store, registry: CollectorRegistry,
     app.state.decisions = DecisionStore(store)
     app.state.auth = auth or Authenticator(())
     app.state.webhooks = WebhookStore(store, clock)
-    registry.register(DriftGauges(app.state.verdicts))
     app.state.gpu = GpuStore(store, catalogue)
-    registry.register(GpuGauges(app.state.gpu))
-    registry.register(GpuCostGauges(app.state.gpu, gpu_cost_period, clock))
-    registry.register(GovernanceGauges(store))
-    registry.register(FleetGauges(store))
     app.state.rollout_runs = RolloutRuns(store)  # every analysis run, for audit and gauges
-    registry.register(RolloutGauges(app.state.rollout_runs))
+    charted = (DriftGauges(app.state.verdicts), GpuGauges(app.state.gpu),
+               GpuCostGauges(app.state.gpu, gpu_cost_period, clock), GovernanceGauges(store),
+               FleetGauges(store), RolloutGauges(app.state.rollout_runs))  # the charts' ones
     app.state.fleet = FleetStore(store)  # GET /fleet*: `fleet` prices its savings
     app.state.fleet_split = FleetSplit(store, catalogue or Catalogue(), fleet or SavingsSettings(),
                                        clock)
-    registry.register(FleetViewGauges(app.state.fleet, app.state.fleet_split))
+    for collector in (*charted, FleetViewGauges(app.state.fleet, app.state.fleet_split)):
+        registry.register(collector)
     app.state.registry = registry
-    app.state.charts = charts or ChartSampler(registry, clock)
+    app.state.charts = charts or ChartSampler(Charted(registry, charted), clock,
+                                              interval_s=charts_interval_s, points=charts_points)
     app.state.checks = checks
 
     @app.exception_handler(StewardError)

@@ -15,11 +15,14 @@ import operator
 import re
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from api.ui_schemas import ChartOut, ChartsOut, SeriesOut
 
@@ -123,7 +126,7 @@ CHARTS: tuple[Chart, ...] = (
 """The page's charts, in page order: the signals of the six Grafana dashboards."""
 
 
-def collect(registry: CollectorRegistry) -> dict[str, list[tuple[dict[str, str], float]]]:
+def collect(registry: Collector) -> dict[str, list[tuple[dict[str, str], float]]]:
     """Every sample the registry yields now, by sample name (runs every collector)."""
     out: dict[str, list[tuple[dict[str, str], float]]] = {}
     for family in registry.collect():
@@ -132,12 +135,30 @@ def collect(registry: CollectorRegistry) -> dict[str, list[tuple[dict[str, str],
     return out
 
 
-class ChartSampler:
-    """Samples `registry` into a ring buffer of the last `points` samples, one per call
-    of `sample()` (`run()` calls it every `interval_s` until stopped). `clock` stamps the
-    samples and is the 'now' of time-based signals (sites online)."""
+class Charted(Collector):
+    """What the sampler reads: only the collectors behind the charted families. /metrics
+    runs every collector (some query DuckDB at length); the sampler, every few seconds,
+    runs just `registry`'s own metrics of those families (prometheus_client's restricted
+    view collects only them) and the custom `collectors` that yield them."""
 
-    def __init__(self, registry: CollectorRegistry, clock: Callable[[], datetime], *,
+    def __init__(self, registry: CollectorRegistry, collectors: Iterable[Any] = (),
+                 charts: tuple[Chart, ...] = CHARTS) -> None:
+        self.view = registry.restricted_registry([m for c in charts for m in c.metrics])
+        self.collectors = tuple(collectors)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.view.collect()
+        for collector in self.collectors:
+            yield from collector.collect()
+
+
+class ChartSampler:
+    """Samples `registry` (a registry, or a `Charted` view of one) into a ring buffer of
+    the last `points` samples, one per call of `sample()` (`run()` calls it every
+    `interval_s` until stopped). `clock` stamps the samples and is the 'now' of
+    time-based signals (sites online)."""
+
+    def __init__(self, registry: Collector, clock: Callable[[], datetime], *,
                  interval_s: float = 5.0, points: int = 360,
                  charts: tuple[Chart, ...] = CHARTS) -> None:
         self.registry = registry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -48,12 +48,12 @@ def main(settings: ApiSettings) -> None:
     checks = {"store": store.ping, "broker": cached(lambda: is_reachable(settings.kafka)),
               "sinks": lambda: bool(threads) and all(t.is_alive() for t in threads)}
     catalogue = Catalogue.load(settings.gpu_prices_file) if settings.gpu_prices_file else None
-    charts = ChartSampler(registry, lambda: datetime.now(UTC),
-                          interval_s=settings.charts_interval_s, points=settings.charts_points)
     app = create_app(store, registry, checks, catalogue,
                      gpu_cost_period=timedelta(seconds=settings.gpu_cost_period_s),
-                     fleet=settings.fleet_savings,
-                     auth=Authenticator(settings.tokens), charts=charts)
+                     fleet=settings.fleet_savings, auth=Authenticator(settings.tokens),
+                     charts_interval_s=settings.charts_interval_s,
+                     charts_points=settings.charts_points)
+    charts: ChartSampler = app.state.charts
     app.state.publish = producer.send_all  # POST /rollouts puts declarations on Kafka
     if telemetry.tracing:  # ... carrying the request's trace context
         app.state.publish = lambda outs: producer.send_all(stamp(outs))

@@ -7,10 +7,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from api.app import create_app
-from api.charts import MAX_SERIES, ChartSampler
+from api.charts import MAX_SERIES, Charted, ChartSampler
 from api.store import Store
 from steward.auth import Authenticator, new_token
 from tests.support import Served, wait_for
@@ -225,4 +225,59 @@ def test_the_page_is_open_and_its_data_needs_the_read_scope(tmp_path):
                                                       "denials"]
     finally:
         server.stop()
+        store.close()
+
+
+class _Counted:
+    """A custom collector yielding one gauge family, counting its runs."""
+
+    def __init__(self, name: str, value: float) -> None:
+        self.name, self.value, self.runs = name, value, 0
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        self.runs += 1
+        g = GaugeMetricFamily(self.name, "g", labels=["rollout_id", "model"])
+        g.add_metric(["r9", "m"], self.value)
+        yield g
+
+
+def test_the_charted_view_runs_only_the_charts_collectors_with_the_same_numbers():
+    registry, clock = CollectorRegistry(), Clock()
+    records = fleet(registry)
+    charted, uncharted = _Counted("steward_rollout_score", 90.0), _Counted("steward_other", 1.0)
+    calls: list[int] = []
+    plain = Gauge("steward_store_events", "e", registry=registry)
+    plain.set_function(lambda: calls.append(1) or 7.0)
+    for collector in (charted, uncharted):
+        registry.register(collector)
+    full, view = ChartSampler(registry, clock), ChartSampler(Charted(registry, [charted]), clock)
+    for step in (10, 20):
+        records.labels("telemetry-sink", "inference", "ok").inc(step)
+        full.sample()
+        view.sample()
+        clock.advance(5)
+    assert by_id(view) == by_id(full)
+    assert by_id(view)["rollout-score"]["r9"] == [90.0, 90.0]
+    assert by_id(view)["ingest"] == {"inference": [None, 4.0]}
+    assert (charted.runs, uncharted.runs, len(calls)) == (4, 2, 2)  # the view: none of theirs
+    generate_latest(registry)  # /metrics still runs every collector
+    assert (uncharted.runs, len(calls)) == (3, 3)
+
+
+def test_the_apps_sampler_skips_the_collectors_no_chart_reads(tmp_path):
+    store, registry = Store(tmp_path / "s.duckdb"), CollectorRegistry()
+    try:
+        app = create_app(store, registry, {}, clock=Clock(), charts_interval_s=2,
+                         charts_points=4)
+        uncharted = _Counted("steward_fleet_nodes", 1.0)  # as FleetViewGauges: no chart's
+        registry.register(uncharted)
+        sampler = app.state.charts
+        sampler.sample()
+        assert uncharted.runs == 0 and sampler.failed == 0
+        assert (sampler.interval_s, sampler.buffer.maxlen) == (2, 4)
+        generate_latest(registry)
+        assert uncharted.runs == 1
+    finally:
         store.close()

@@ -24,7 +24,6 @@ from kafka import KafkaProducer
 from prometheus_client import CollectorRegistry
 
 from api.app import create_app
-from api.charts import ChartSampler
 from api.decisions import DecisionSink
 from api.sink import EventSink, InferenceSink
 from api.store import Store
@@ -69,9 +68,9 @@ def _api(kafka, services: list[Any], tmp_path: Path, reader_spec: Any) -> Served
     0.5 s and keep the last POINTS samples."""
     registry, store = CollectorRegistry(), Store(tmp_path / "steward.duckdb")
     services.append(store)
-    charts = ChartSampler(registry, lambda: datetime.now(UTC), interval_s=0.5, points=POINTS)
-    app = create_app(store, registry, {"store": store.ping},
-                     auth=Authenticator([reader_spec]), charts=charts)
+    app = create_app(store, registry, {"store": store.ping}, auth=Authenticator([reader_spec]),
+                     charts_interval_s=0.5, charts_points=POINTS)
+    charts = app.state.charts
     metrics = StreamMetrics(registry)
     for sink in (EventSink(store), InferenceSink(store), VerdictSink(app.state.verdicts),
                  DecisionSink(app.state.decisions)):
