@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.store import Store, conditions
-from steward.gpu.prices import Catalogue, Flavour
+from steward.gpu.prices import Catalogue, Flavour, SitePricing
 
 QUANTILES = (0.5, 0.95, 0.99)
 Positive = Annotated[float, Field(gt=0)]
@@ -47,12 +47,6 @@ class SavingsSettings(BaseModel):
     """The card of a cloud record that reports no accelerator."""
     period_s: int = Field(3600, ge=60)
     """The trailing period the fleet split and savings gauges cover."""
-
-
-def price(catalogue: Catalogue, card: str, flavour: str, cloud: str | None) -> float | None:
-    """$/GPU-hour of `card` in `flavour` (and `cloud`, when given), or None."""
-    return next((p.hourly for p in catalogue.prices if p.card == card
-                 and p.flavour == flavour and cloud in (None, p.cloud)), None)
 
 
 _TIERS = """
@@ -118,8 +112,8 @@ class FleetSplit:
         """Per model: the period's priced cost, the cloud-only counterfactual, the savings
         in dollars and percent, and the assumptions they rest on."""
         s = self.settings
-        alt = price(self.catalogue, s.alternative_card, s.alternative_flavour,
-                    s.alternative_cloud)
+        alt = self.catalogue.price(s.alternative_card, SitePricing(
+            cloud=s.alternative_cloud, flavour=s.alternative_flavour))
         models: dict[str, dict[str, Any]] = {}
         for m, site, tier, card, requests in self._rows(_CARDS, model, since, until):
             card = card or (s.edge_card if tier == "edge" else s.cloud_card)

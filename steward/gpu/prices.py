@@ -78,9 +78,11 @@ class Catalogue(_Strict):
 
     def hourly(self, card: str, site: str) -> float | None:
         """$/GPU-hour of `card` at `site`, or None when the catalogue has no price for it."""
-        return self._price(card, self.sites.get(site, SitePricing(flavour=self.default_flavour)))
+        return self.price(card, self.sites.get(site, SitePricing(flavour=self.default_flavour)))
 
-    def _price(self, card: str, how: SitePricing) -> float | None:
+    def price(self, card: str, how: SitePricing) -> float | None:
+        """$/GPU-hour of `card` bought as `how` says (any cloud when it names none), or None:
+        the one lookup behind every price, a site's or a counterfactual's."""
         return next((p.hourly for p in self.prices if p.card == card
                      and p.flavour == how.flavour and how.cloud in (None, p.cloud)), None)
 
@@ -90,7 +92,7 @@ class Catalogue(_Strict):
         rows = [(c, s, h) for c in cards for s in sorted(self.sites)
                 if (h := self.hourly(c, s)) is not None]
         default = SitePricing(flavour=self.default_flavour)
-        return rows + [(c, None, h) for c in cards if (h := self._price(c, default)) is not None]
+        return rows + [(c, None, h) for c in cards if (h := self.price(c, default)) is not None]
 
 
 @dataclass(frozen=True)
