@@ -13,16 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.windows import Windows
+from processors.buckets import ModelBuckets
 from steward import topics as T
 from steward.schema import InferenceRecord
 from steward.schema.fleet import FleetSighting
 from steward.schema.records import Hardware
-from steward.stream import Emit, Source
+from steward.stream import Emit
 
 
 class SightingsSpec(BaseModel):
@@ -61,56 +60,26 @@ class Agg:
             self.backlog, self.backlog_ts = r.agent_backlog, r.ts
 
 
-@dataclass
-class State:
-    windows: Windows[dict[tuple[str, str, str], Agg]] | None = None
-
-
-class FleetSightings:
+class FleetSightings(ModelBuckets):
     """The processor: inference records in; fleet sightings out."""
 
     name = "fleet-sightings"
-    inputs = (T.INFERENCE,)
 
     def __init__(self, spec: SightingsSpec | None = None) -> None:
         self.spec = spec or SightingsSpec()
+        self.bucket_s, self.grace_s = self.spec.bucket_s, self.spec.grace_s
 
-    def initial_state(self) -> State:
-        return State()
-
-    def hold(self, state: State) -> dict[str, int]:
-        return state.windows.hold() if state.windows is not None else {}
-
-    def step(self, state: State, record: Any, now: datetime,
-             src: Source) -> tuple[State, list[Emit]]:
-        if not isinstance(record, InferenceRecord):
-            return state, []
-        if state.windows is None:
-            state.windows = Windows(self.spec.bucket_s, self.spec.grace_s)
-        key = (record.model, record.site)
-        aggs = state.windows.add(key, record.ts, src, now, dict)
-        if aggs is None:
-            return state, []
+    def count(self, aggs: dict[tuple[str, str, str], Agg], record: InferenceRecord) -> None:
         slot = (record.node or "", record.version, record.tier)
         if slot not in aggs:
             aggs[slot] = Agg(record.ts, record.ts)
         aggs[slot].add(record)
-        return state, _emit(state.windows.close_by_watermark(key))
 
-    def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
-        if state.windows is None:
-            return state, []
-        return state, _emit(state.windows.close_quiet(now))
-
-
-def _emit(closed: list[Any]) -> list[Emit]:
-    out = []
-    for (model, site), start, end, aggs in closed:
-        for (node, version, tier), a in sorted(aggs.items()):
-            rec = FleetSighting(
-                model=model, version=version, site=site, tier=tier, node=node or None,
-                start=start, end=end, first_ts=a.first_ts, last_ts=a.last_ts,
-                records=a.records, inferences=a.inferences, errors=a.errors,
-                hardware=a.hardware, agent_backlog=a.backlog)
-            out.append(Emit(T.FLEET_SIGHTINGS, record=rec, key=model))
-    return out
+    def emit(self, model: str, site: str, start: datetime, end: datetime,
+             aggs: dict[tuple[str, str, str], Agg]) -> list[Emit]:
+        return [Emit(T.FLEET_SIGHTINGS, key=model, record=FleetSighting(
+                    model=model, version=version, site=site, tier=tier, node=node or None,
+                    start=start, end=end, first_ts=a.first_ts, last_ts=a.last_ts,
+                    records=a.records, inferences=a.inferences, errors=a.errors,
+                    hardware=a.hardware, agent_backlog=a.backlog))
+                for (node, version, tier), a in sorted(aggs.items())]

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.windows import Windows
+from processors.buckets import ModelBuckets
 from steward import topics as T
 from steward.schema import InferenceRecord
 from steward.schema.rollout import VersionSamples
-from steward.stream import Emit, Source
+from steward.stream import Emit
 
 
 class SamplesSpec(BaseModel):
@@ -49,35 +48,17 @@ class Agg:
     correct: int = 0
 
 
-@dataclass
-class State:
-    windows: Windows[dict[str, Agg]] | None = None
-
-
-class RolloutSamples:
+class RolloutSamples(ModelBuckets):
     name = "rollout-samples"
-    inputs = (T.INFERENCE,)
 
     def __init__(self, spec: SamplesSpec) -> None:
         self.spec = spec
+        self.bucket_s, self.grace_s = spec.bucket_s, spec.grace_s
 
-    def initial_state(self) -> State:
-        return State()
+    def wants(self, record: InferenceRecord) -> bool:
+        return self.spec.models is None or record.model in self.spec.models
 
-    def hold(self, state: State) -> dict[str, int]:
-        return state.windows.hold() if state.windows is not None else {}
-
-    def step(self, state: State, record: Any, now: datetime,
-             src: Source) -> tuple[State, list[Emit]]:
-        if not isinstance(record, InferenceRecord) or (
-                self.spec.models is not None and record.model not in self.spec.models):
-            return state, []
-        if state.windows is None:
-            state.windows = Windows(self.spec.bucket_s, self.spec.grace_s)
-        key = (record.model, record.site)
-        aggs = state.windows.add(key, record.ts, src, now, dict)
-        if aggs is None:
-            return state, []
+    def count(self, aggs: dict[str, Agg], record: InferenceRecord) -> None:
         agg = aggs.setdefault(record.version, Agg())
         agg.records += 1
         agg.inferences += 1.0 / record.sample_rate
@@ -89,21 +70,12 @@ class RolloutSamples:
         if record.label is not None:
             agg.labelled += 1
             agg.correct += record.label == record.prediction
-        return state, _emit(state.windows.close_by_watermark(key))
 
-    def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
-        if state.windows is None:
-            return state, []
-        return state, _emit(state.windows.close_quiet(now))
-
-
-def _emit(closed: list[Any]) -> list[Emit]:
-    out = []
-    for (model, site), start, end, aggs in closed:
-        for version, a in sorted(aggs.items()):
-            rec = VersionSamples(model=model, version=version, site=site, start=start, end=end,
-                                 records=a.records, inferences=a.inferences,
-                                 latency_ms=a.latency_ms, truncated=a.truncated,
-                                 errors=a.errors, labelled=a.labelled, correct=a.correct)
-            out.append(Emit(T.ROLLOUT_SAMPLES, record=rec, key=model))
-    return out
+    def emit(self, model: str, site: str, start: datetime, end: datetime,
+             aggs: dict[str, Agg]) -> list[Emit]:
+        return [Emit(T.ROLLOUT_SAMPLES, key=model, record=VersionSamples(
+                    model=model, version=version, site=site, start=start, end=end,
+                    records=a.records, inferences=a.inferences, latency_ms=a.latency_ms,
+                    truncated=a.truncated, errors=a.errors, labelled=a.labelled,
+                    correct=a.correct))
+                for version, a in sorted(aggs.items())]
