@@ -55,7 +55,8 @@ class Producer:
                     request_timeout_ms=self._kafka.request_timeout_ms,
                     max_block_ms=int(self._kafka.ack_timeout_s * 1000),
                     max_request_size=self._kafka.max_message_bytes + 65536,
-                    compression_type=None,
+                    compression_type=None if self._kafka.compression == "none"
+                    else self._kafka.compression,
                 )
             except (KafkaError, OSError) as exc:
                 raise Unavailable(
