@@ -8,6 +8,10 @@ time passes `end + grace` (or, when traffic stops, after `grace` of wall-clock
 silence). Records later than that are counted and dropped. A rollback is emitted
 once per (model, canary version, site); its id depends only on those, so a
 redelivered input, or a later window after a restart, yields the same event id.
+
+A spec with `early` also judges the open window as its records arrive, so a rollback
+need not wait for the window to close; the look depends only on the window's contents
+in record order, so a replay looks (and fires) at the same record again.
 """
 
 from __future__ import annotations
@@ -51,13 +55,26 @@ class CanarySpec(BaseModel):
     grace_s: float = Field(5.0, ge=0)
     min_samples: int = Field(20, ge=1)
     latency_metric: str = "steward.inference.latency"
+    early: bool = False
+    """Judge the open window as records arrive: a rollback fires as soon as both versions
+    have `min_samples` in the window and the canary's p95 already exceeds `factor` x the
+    baseline's; the window's closing judgement then finds it fired. Looking many times
+    raises the false-alarm rate, so pair it with a higher `min_samples`. (Looks after the
+    first are spaced out: `CanaryLatency._look_early`.)"""
+
+
+class Versions(dict[str, LatencyAgg]):
+    """One window's aggregates by version, and how many records of the spec's two
+    versions it held at its last early look (0: none yet)."""
+
+    looked: int = 0
 
 
 @dataclass
 class State:
     """One partition's open windows (per canary spec) and what has been decided already."""
 
-    windows: dict[int, Windows[dict[str, LatencyAgg]]] = field(default_factory=dict)
+    windows: dict[int, Windows[Versions]] = field(default_factory=dict)
     """By index of the spec in the processor's list; keys are (model, site)."""
     cumulative: dict[tuple[Any, ...], tuple[list[int], datetime]] = field(default_factory=dict)
     """Last counts of each cumulative histogram series, and when they came (for pruning)."""
@@ -108,11 +125,14 @@ class CanaryLatency:
             return state, []
         windows = state.windows.setdefault(index, Windows(spec.window_s, spec.grace_s))
         key = (record.model, record.site)
-        aggs = windows.add(key, record.ts, src, now, dict)
+        aggs = windows.add(key, record.ts, src, now, Versions)
         if aggs is None:
             return state, []
         observe(aggs.setdefault(record.version, LatencyAgg()))
-        return state, self._judge_all(state, spec, windows.close_by_watermark(key))
+        emits = self._judge_all(state, spec, windows.close_by_watermark(key))
+        if spec.early:
+            emits += self._look_early(state, spec, windows, key, record.ts, aggs)
+        return state, emits
 
     def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
         """Close windows of keys that went quiet: wall-clock silence of `grace` past the end.
@@ -133,8 +153,36 @@ class CanaryLatency:
                 emits.append(emit)
         return emits
 
+    def _look_early(self, state: State, spec: CanarySpec, windows: Windows[Versions],
+                    key: tuple[str, str], ts: datetime, aggs: Versions) -> list[Emit]:
+        """Judge the open window `ts` fell in on its records so far (`CanarySpec.early`).
+
+        The first look comes with the record that gives both versions `min_samples`; the
+        next only once the two counts together grew by max(1, min_samples // 4, an eighth
+        of the last look's): each look sorts the window for its p95, so looking at every
+        record would cost O(n^2 log n) over a window of n, this a logarithmic number of
+        looks once the window is big, a decision late by at most that many records."""
+        if (spec.model, spec.canary_version, key[1]) in state.fired:
+            return []
+        base, can = aggs.get(spec.baseline_version), aggs.get(spec.canary_version)
+        if base is None or can is None or min(base.count, can.count) < spec.min_samples:
+            return []
+        total = base.count + can.count
+        if aggs.looked and total < aggs.looked + max(1, spec.min_samples // 4,
+                                                      aggs.looked // 8):
+            return []
+        aggs.looked = total
+        start = windows.start_of(ts)
+        window = Window(start=start, end=start + timedelta(seconds=spec.window_s))
+        at = min(window.end, windows.watermark[key])  # event time of the decision
+        emit = self._judge(state, spec, key[1], window, aggs, early_at=at)
+        return [] if emit is None else [emit]
+
     def _judge(self, state: State, spec: CanarySpec, site: str, window: Window,
-               aggs: dict[str, LatencyAgg]) -> Emit | None:
+               aggs: dict[str, LatencyAgg], early_at: datetime | None = None) -> Emit | None:
+        """The rollback, if the window's canary p95 exceeds `factor` x the baseline's and
+        none went out for (model, canary, site); `early_at`: judged before the window
+        closed, at that event time, on the records so far."""
         base, can = aggs.get(spec.baseline_version), aggs.get(spec.canary_version)
         if base is None or can is None or min(base.count, can.count) < spec.min_samples:
             return None
@@ -148,17 +196,19 @@ class CanaryLatency:
             model=spec.model, site=site, canary_version=spec.canary_version,
             baseline_version=spec.baseline_version, check=CHECK,
             reason=(f"canary p95 {c95:.1f} ms is {ratio:.2f}x baseline p95 {b95:.1f} ms "
-                    f"(limit {spec.factor}x)"),
+                    f"(limit {spec.factor}x)"
+                    + ("; judged before the window closed" if early_at else "")),
             window=window,
             baseline=LatencyStats(version=spec.baseline_version, count=base.count,
                                   p95_ms=b95, method=base.method),
             canary=LatencyStats(version=spec.canary_version, count=can.count, p95_ms=c95,
                                 method=can.method),
             ratio=min(ratio, 1e12), threshold=spec.factor, min_samples=spec.min_samples,
+            early=early_at is not None,
         )
         event = make_event(
             EventType.MODEL_ROLLED_BACK, source=SOURCE, subject=f"{spec.model}/{site}",
-            data=data, key=spec.model, time=window.end, facts=fired_key,
+            data=data, key=spec.model, time=early_at or window.end, facts=fired_key,
         )
         return Emit(T.PROPOSALS, event)
 

@@ -28,6 +28,8 @@ def load(
         help="Canaries that regress during the run (rollback latency; 0: none).")] = 10,
     window_s: Annotated[int, typer.Option(help="Canary window (stack started here).")] = 1,
     grace_s: Annotated[float, typer.Option(help="Canary grace (stack started here).")] = 0.25,
+    early: Annotated[bool, typer.Option(
+        help="Judge canaries' open windows as records arrive (stack started here).")] = False,
     drain_s: Annotated[float, typer.Option(help="How long to wait for the backlog.")] = 60.0,
     collector_url: Annotated[str | None, typer.Option(
         help="A running collector; default: start a stack for the run.")] = None,
@@ -60,7 +62,7 @@ def load(
     opts = LoadOptions(rate=rate, seconds=seconds, edge_nodes=edge_nodes,
                        cloud_nodes=cloud_nodes, models=models, per_request=per_request,
                        workers=workers, otlp_every=otlp_every, canaries=canaries,
-                       window_s=window_s, grace_s=grace_s, drain_s=drain_s,
+                       window_s=window_s, grace_s=grace_s, early=early, drain_s=drain_s,
                        collector_url=collector_url, api_url=api_url,
                        bootstrap=bootstrap_servers, topic_prefix=topic_prefix, token=token)
     result = run_load(opts)

@@ -20,10 +20,13 @@ ROLLED_BACK = "steward.model.rolled_back"
 SINK_STAGE = "telemetry-sink"
 
 
-def canary_specs(keys: list[tuple[str, str]], window_s: int, grace_s: float) -> list[dict]:
-    """The canary-latency settings (STEWARD_CANARIES) the stack needs for these canaries."""
+def canary_specs(keys: list[tuple[str, str]], window_s: int, grace_s: float,
+                 early: bool = False) -> list[dict]:
+    """The canary-latency settings (STEWARD_CANARIES) the stack needs for these canaries;
+    `early`: judge open windows as records arrive (`CanarySpec.early`)."""
     return [{"model": m, "site": s, "baseline_version": BASE, "canary_version": CANARY,
-             "factor": 1.5, "window_s": window_s, "grace_s": grace_s, "min_samples": 8}
+             "factor": 1.5, "window_s": window_s, "grace_s": grace_s, "min_samples": 8,
+             "early": early}
             for m, s in keys]
 
 

@@ -46,6 +46,8 @@ class LoadOptions:
     canaries: int = 10
     window_s: int = 1
     grace_s: float = 0.25
+    early: bool = False
+    """Canaries judged on their open window as records arrive (stack started here)."""
     settle_s: float = 5.0
     drain_s: float = 60.0
     collector_url: str | None = None
@@ -130,7 +132,8 @@ def _start_stack(opts: LoadOptions, data_dir: Path):
 
     up = UpOptions(data_dir=data_dir, otlp_port=free_port(), api_port=free_port(),
                    kafka_port=free_port(),
-                   canaries=canary_specs(canary_keys(opts), opts.window_s, opts.grace_s),
+                   canaries=canary_specs(canary_keys(opts), opts.window_s, opts.grace_s,
+                                         opts.early),
                    extra_env={"STEWARD_LOG_LEVEL": "WARNING"})
     stack = Stack(up)
     try:
@@ -219,7 +222,9 @@ def _wait_rollbacks(actions: ActionsWatch | None, n: int, opts: LoadOptions) -> 
 
 def _rollbacks(actions: ActionsWatch | None, canaries: Canaries | None,
                keys: list[tuple[str, str]], grace_s: float) -> list[tuple[float, float, float]]:
-    """Per rollback: read time - ack of the first regressed record of the failed window."""
+    """Per rollback: read time - ack of the first regressed record of the failed window,
+    split at `end + grace` (an early rollback waits for no window close: all of it is the
+    rest)."""
     if actions is None or canaries is None:
         return []
     index = {k: i for i, k in enumerate(keys)}
@@ -233,5 +238,6 @@ def _rollbacks(actions: ActionsWatch | None, canaries: Canaries | None,
         acks = [ack for ts, ack in canaries.regressed[i] if start <= ts < end]
         if acks:
             crossed = min(acks)
-            out.append((read - crossed, end + grace_s - crossed, read - (end + grace_s)))
+            wait = 0.0 if data.get("early") else end + grace_s - crossed
+            out.append((read - crossed, wait, read - crossed - wait))
     return out

@@ -81,6 +81,10 @@ class ModelRolledBack(Frozen):
     ratio: float
     threshold: float
     min_samples: int
+    early: bool = False
+    """Judged before the window closed, on the records so far (a canary spec with
+    `early`); the counts are those at the decision. Added in v1 without a version bump:
+    absent means judged on the closed window."""
 
 
 def event_id(event_type: str, *facts: object) -> str:

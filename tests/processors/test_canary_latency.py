@@ -9,7 +9,7 @@ import pytest
 from processors.canary_latency import CanaryLatency, CanarySpec
 from processors.latency import histogram_quantile
 from steward.schema import InferenceRecord, MetricPoint
-from steward.stream import run_steps
+from steward.stream import Source, run_steps
 
 T0 = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)  # aligned to a 30 s window
 SPEC = CanarySpec(model="fraud", baseline_version="1.0", canary_version="2.0",
@@ -163,3 +163,100 @@ def test_hold_names_the_first_offset_of_every_open_window():
     state, _ = run_steps(proc, [rec("1.0", 10.0, 36)], T0, state)  # closes window 0
     assert proc.hold(state) == {"list": 2}        # window 30 opened at offset 2
     assert list(state.windows[0].held) == [(("fraud", "eu-west-1"), T0 + timedelta(seconds=30))]
+
+
+EARLY = SPEC.model_copy(update={"early": True, "window_s": 10, "min_samples": 8})
+
+
+def interleaved(base_ms: list[float], canary_ms: list[float], at: float = 0.0):
+    """Baseline and canary records taking turns 0.1 s apart from `at`: b, c, b, c, ..."""
+    out = []
+    for i, (b, c) in enumerate(zip(base_ms, canary_ms, strict=True)):
+        out += [rec("1.0", b, at + 0.2 * i), rec("2.0", c, at + 0.2 * i + 0.1)]
+    return out
+
+
+def emits_by_record(proc: CanaryLatency, records: list, state=None):
+    """Step record by record (offsets 0..n-1): the state and (index, emit) of every emit."""
+    state = proc.initial_state() if state is None else state
+    out = []
+    for i, r in enumerate(records):
+        state, emits = proc.step(state, r, T0, Source("list", 0, i))
+        out += [(i, e) for e in emits]
+    return state, out
+
+
+# baseline sorted [10 x 7, 12]: p95 rank 0.95 * 7 = 6.65 -> 10 + 0.65 * (12 - 10) = 11.3
+# canary sorted [40 x 7, 50]:   p95 rank 6.65 -> 40 + 0.65 * (50 - 40) = 46.5
+SLOW_BASE, SLOW_CANARY = [10.0] * 7 + [12.0], [40.0] * 7 + [50.0]
+CLOSE = rec("1.0", 10.0, 16.0)          # watermark 16 s >= 10 s end + 5 s grace
+
+
+def test_early_spec_rolls_back_on_the_record_that_gives_both_versions_min_samples():
+    records = interleaved(SLOW_BASE, SLOW_CANARY)
+    _, emits = emits_by_record(CanaryLatency([EARLY]), records)
+    assert [i for i, _ in emits] == [15]          # the 8th canary record (b7 at 14 had 7)
+    ev = emits[0][1].event
+    data = ev.get_data()
+    assert data["early"] is True
+    assert data["baseline"] == {"version": "1.0", "count": 8, "p95_ms": pytest.approx(11.3),
+                                "method": "samples"}
+    assert data["canary"]["count"] == 8
+    assert data["canary"]["p95_ms"] == pytest.approx(46.5)
+    assert data["ratio"] == pytest.approx(46.5 / 11.3)       # 4.115...
+    assert data["window"]["start"] == "2026-11-23T12:00:00Z"
+    assert data["window"]["end"] == "2026-11-23T12:00:10Z"
+    assert data["reason"].endswith("; judged before the window closed")
+    assert ev.get_time() == T0 + timedelta(seconds=1.5)     # the deciding record's time
+
+
+def test_without_early_the_same_records_wait_for_the_window_to_close():
+    late = SPEC.model_copy(update={"window_s": 10, "min_samples": 8})
+    records = interleaved(SLOW_BASE, SLOW_CANARY)
+    _, emits = emits_by_record(CanaryLatency([late]), [*records, CLOSE])
+    assert [i for i, _ in emits] == [16]          # the record past end + grace
+    ev = emits[0][1].event
+    data = ev.get_data()
+    assert data["early"] is False
+    assert data["baseline"]["p95_ms"] == pytest.approx(11.3)
+    assert data["canary"]["p95_ms"] == pytest.approx(46.5)
+    assert data["ratio"] == pytest.approx(46.5 / 11.3)
+    assert data["window"]["end"] == "2026-11-23T12:00:10Z"
+    assert ev.get_time() == T0 + timedelta(seconds=10)
+    _, early = emits_by_record(CanaryLatency([EARLY]), records)
+    assert early[0][1].event.get_id() == ev.get_id()   # one rollback, however judged
+
+
+def test_an_early_rollback_is_not_emitted_again_at_close_or_in_a_later_window():
+    proc = CanaryLatency([EARLY])
+    state, emits = emits_by_record(proc, interleaved(SLOW_BASE, SLOW_CANARY))
+    assert [i for i, _ in emits] == [15]
+    assert state.fired == {("fraud", "2.0", "eu-west-1")}
+    # window 0-10 s closes, 10-20 s regresses again and closes too (watermark 26 s)
+    again = [CLOSE, *interleaved(SLOW_BASE, SLOW_CANARY, at=10.0), rec("1.0", 10.0, 26.0)]
+    state, emits = emits_by_record(proc, again, state)
+    assert emits == []
+    assert list(state.windows[0].open) == [(("fraud", "eu-west-1"),   # only 20-30 s
+                                            T0 + timedelta(seconds=20))]
+
+
+def test_an_early_spec_whose_canary_is_not_slower_emits_nothing():
+    same = [10.0] * 7 + [12.0]
+    _, emits = emits_by_record(CanaryLatency([EARLY]), [*interleaved(same, same), CLOSE])
+    assert emits == []
+
+
+def test_early_looks_are_spaced_by_a_quarter_of_min_samples():
+    # first look at record 15 (both at 8, equal p95: ratio 1.0, 16 records looked at); the
+    # next needs 16 + max(1, 8 // 4, 16 // 8) = 18 records, so the first slow canary (16,
+    # canary [10 x 8, 40]: p95 rank 7.6 -> 28, ratio 2.8) is not looked at; the second
+    # (17, canary [10 x 8, 40, 40]: p95 rank 8.55 -> 40, ratio 4.0) is
+    records = [*interleaved([10.0] * 8, [10.0] * 8), rec("2.0", 40.0, 1.6),
+               rec("2.0", 40.0, 1.7)]
+    state, emits = emits_by_record(CanaryLatency([EARLY]), records)
+    assert [i for i, _ in emits] == [17]
+    data = emits[0][1].event.get_data()
+    assert data["canary"]["count"] == 10 and data["canary"]["p95_ms"] == pytest.approx(40.0)
+    assert data["ratio"] == pytest.approx(4.0)
+    (aggs,) = state.windows[0].open.values()
+    assert aggs.looked == 18
