@@ -64,7 +64,9 @@ def main(settings: ApiSettings) -> None:
                     "open to anyone who can reach it")
     capture = ReferenceCapture(app.state.references, settings.capture_reference_rows)
     runners = [Runner(sink, kafka=settings.kafka, group_id=f"{settings.sink_group}-{sink.name}",
-                      producer=producer, metrics=metrics, telemetry=telemetry)
+                      producer=producer, metrics=metrics, telemetry=telemetry,
+                      fetch_min_bytes=settings.sink_fetch_min_bytes,
+                      fetch_max_wait_ms=settings.sink_fetch_wait_ms)
                for sink in (EventSink(store), InferenceSink(store, capture),
                             VerdictSink(app.state.verdicts), GpuUsageSink(app.state.gpu),
                             RolloutRunSink(app.state.rollout_runs),

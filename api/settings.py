@@ -22,6 +22,11 @@ class ApiSettings(BaseSettings):
     data_dir: Path = Path("data")
     db_file: str = Field("steward.duckdb", pattern=r"^[A-Za-z0-9._-]+$")
     sink_group: str = "steward-sink"
+    sink_fetch_min_bytes: int = Field(1 << 20, ge=1)
+    sink_fetch_wait_ms: int = Field(200, ge=0, le=10_000)
+    """Sinks fetch until this much (bytes) is there or this long (ms) has passed, so one
+    store transaction takes many messages (DuckDB pays per transaction, not only per
+    row): records are stored at most this much later."""
     capture_reference_rows: int = Field(1000, ge=0)
     """A model version with no uploaded reference gets one from its first N stored
     records (0: never)."""

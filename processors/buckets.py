@@ -10,11 +10,12 @@ closing and the offsets held for replay are here, once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from processors.windows import Windows
+from processors.windows import Windows, runs
 from steward import topics as T
 from steward.schema import InferenceRecord
 from steward.stream import Emit, Source
@@ -61,6 +62,30 @@ class ModelBuckets:
             return state, []
         self.count(aggs, record)
         return state, self._emit(state.windows.close_by_watermark(key))
+
+    def count_run(self, aggs: dict[Any, Any], records: list[InferenceRecord]) -> None:
+        """Add records of one run (same key and bucket) to the open bucket: `count` of each
+        in order unless a stage has a cheaper way to the same result."""
+        for record in records:
+            self.count(aggs, record)
+
+    def step_run(self, state: State, records: Sequence[Any], now: datetime,
+                 src: Source) -> tuple[State, list[Emit]]:
+        """`step` over the records of one message (`src`: any of them), with the same
+        result: consecutive records of one (model, site) and bucket go in as one run."""
+        wanted = [r for r in records if isinstance(r, InferenceRecord) and self.wants(r)]
+        if not wanted:
+            return state, []
+        if state.windows is None:
+            state.windows = Windows(self.bucket_s, self.grace_s)
+        emits: list[Emit] = []
+        for key, start, run in runs(wanted, self.bucket_s):
+            aggs = state.windows.add_run(key, start, max(r.ts for r in run), src, len(run),
+                                         now, dict)
+            if aggs is not None:
+                self.count_run(aggs, run)
+                emits += self._emit(state.windows.close_by_watermark(key))
+        return state, emits
 
     def tick(self, state: State, now: datetime) -> tuple[State, list[Emit]]:
         if state.windows is None:

@@ -104,6 +104,15 @@ class CanaryLatency:
                 return i
         return None
 
+    def accepts(self, topic: T.Topic, key: bytes | None) -> bool:
+        """Whether a message with this Kafka key (model/site) may hold a record some spec
+        watches: the runner does not even decode the others (most of the traffic: canaries
+        are few). A key that is not model/site is decoded, and judged on its records."""
+        model, sep, site = (key or b"").decode("utf-8", "replace").partition("/")
+        if not sep:
+            return True
+        return any(s.model == model and s.site in (None, site) for s in self.specs)
+
     def hold(self, state: State) -> dict[str, int]:
         """The lowest offset per topic that an open window still needs (and no closed one
         is replayed in part), over every spec's windows at once."""

@@ -60,6 +60,29 @@ class Agg:
             self.backlog, self.backlog_ts = r.agent_backlog, r.ts
 
 
+    def add_many(self, rs: list[InferenceRecord]) -> None:
+        """`add` of each record in order, with the per-record work in comprehensions."""
+        seen, fresh = self.seen, []
+        for r in rs:
+            if r.id not in seen:
+                seen.add(r.id)
+                fresh.append(r)
+        if not fresh:
+            return
+        times = [r.ts for r in fresh]
+        self.first_ts, self.last_ts = min(self.first_ts, *times), max(self.last_ts, *times)
+        self.records += len(fresh)
+        for r in fresh:  # float sums in record order, as `add` makes them
+            self.inferences += 1.0 / r.sample_rate
+        self.errors += sum(r.error for r in fresh)
+        for r in (r for r in fresh if r.hardware is not None):
+            if self.hardware_ts is None or r.ts >= self.hardware_ts:
+                self.hardware, self.hardware_ts = r.hardware, r.ts
+        for r in (r for r in fresh if r.agent_backlog is not None):
+            if self.backlog_ts is None or r.ts >= self.backlog_ts:
+                self.backlog, self.backlog_ts = r.agent_backlog, r.ts
+
+
 class FleetSightings(ModelBuckets):
     """The processor: inference records in; fleet sightings out."""
 
@@ -74,6 +97,17 @@ class FleetSightings(ModelBuckets):
         if slot not in aggs:
             aggs[slot] = Agg(record.ts, record.ts)
         aggs[slot].add(record)
+
+    def count_run(self, aggs: dict[tuple[str, str, str], Agg],
+                  records: list[InferenceRecord]) -> None:
+        """`count` of each record, a slot at a time."""
+        by_slot: dict[tuple[str, str, str], list[InferenceRecord]] = {}
+        for r in records:
+            by_slot.setdefault((r.node or "", r.version, r.tier), []).append(r)
+        for slot, rs in by_slot.items():
+            if slot not in aggs:
+                aggs[slot] = Agg(rs[0].ts, rs[0].ts)
+            aggs[slot].add_many(rs)
 
     def emit(self, model: str, site: str, start: datetime, end: datetime,
              aggs: dict[tuple[str, str, str], Agg]) -> list[Emit]:

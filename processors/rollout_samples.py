@@ -71,6 +71,24 @@ class RolloutSamples(ModelBuckets):
             agg.labelled += 1
             agg.correct += record.label == record.prediction
 
+    def count_run(self, aggs: dict[str, Agg], records: list[InferenceRecord]) -> None:
+        """`count` of each record, a version at a time (the same sums, in order)."""
+        by_version: dict[str, list[InferenceRecord]] = {}
+        for r in records:
+            by_version.setdefault(r.version, []).append(r)
+        for version, rs in by_version.items():
+            agg = aggs.setdefault(version, Agg())
+            agg.records += len(rs)
+            for r in rs:  # one at a time: float sums in record order, as `count` adds them
+                agg.inferences += 1.0 / r.sample_rate
+            room = max(0, self.spec.max_latencies - len(agg.latency_ms))
+            agg.latency_ms.extend(r.latency_ms for r in rs[:room])
+            agg.truncated += max(0, len(rs) - room)
+            agg.errors += sum(r.error for r in rs)
+            labelled = [r for r in rs if r.label is not None]
+            agg.labelled += len(labelled)
+            agg.correct += sum(r.label == r.prediction for r in labelled)
+
     def emit(self, model: str, site: str, start: datetime, end: datetime,
              aggs: dict[str, Agg]) -> list[Emit]:
         return [Emit(T.ROLLOUT_SAMPLES, key=model, record=VersionSamples(

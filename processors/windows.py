@@ -18,10 +18,10 @@ the range is forgotten once the hold has passed it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from steward.stream import Source
 
@@ -89,6 +89,21 @@ class Windows(Generic[A]):
             self.watermark[key] = ts
             self.marked_at[key] = (src.topic, src.offset)
         self.last_seen[key] = now
+        return agg
+
+    def add_run(self, key: Key, start: datetime, newest: datetime, src: Source, n: int,
+                now: datetime, new: Callable[[], A]) -> A | None:
+        """`add` of `n` records of one message (`src`, any index) that share `key` and the
+        window `start`, `newest` the latest of their times: the same state as adding them
+        one by one. None if they are late (the first decides for all: records inside one
+        window cannot move the watermark past that window's close)."""
+        closes = self._closes_at(start)
+        if closes <= self.watermark.get(key, start) or \
+                closes <= self.quiet_until.get(key, start):
+            late = self.add(key, start, src, now, new)
+            self.late += n - 1  # the spans of the others are the first's (same offset)
+            return late
+        agg = self.add(key, newest, src, now, new)
         return agg
 
     def close_by_watermark(self, key: Key) -> list[tuple[Key, datetime, datetime, A]]:
@@ -167,3 +182,21 @@ def held_back(windows: Iterable[Windows], floor: dict[str, int] | None = None
 def _join(span: Span, topic: str, offset: int) -> Span:
     first, last = span.get(topic, (offset, offset))
     return {**span, topic: (min(first, offset), max(last, offset))}
+
+
+def runs(records: Sequence[Any], size_s: int) -> Iterator[tuple[Key, datetime, list[Any]]]:
+    """Consecutive records of one (model, site) and one epoch-aligned window of `size_s`:
+    (key, window start, records), in order. What `Windows.add_run` takes."""
+    i, n = 0, len(records)
+    while i < n:
+        first = records[i]
+        key = (first.model, first.site)
+        epoch = int(first.ts.timestamp())
+        lo = epoch - epoch % size_s
+        hi = lo + size_s
+        j = i + 1
+        while j < n and records[j].model == key[0] and records[j].site == key[1] \
+                and lo <= records[j].ts.timestamp() < hi:
+            j += 1
+        yield key, datetime.fromtimestamp(lo, UTC), list(records[i:j])
+        i = j

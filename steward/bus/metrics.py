@@ -16,6 +16,11 @@ class StreamMetrics:
             "steward_stream_emitted_total", "Messages a stage produced, by topic.",
             ["stage", "topic"], registry=registry,
         )
+        self.skipped = Counter(
+            "steward_stream_skipped_messages_total",
+            "Messages a stage left undecoded: their key holds nothing it uses (`accepts`).",
+            ["stage", "topic"], registry=registry,
+        )
         self.deadletters = Counter(
             "steward_deadletter_records_total",
             "Records sent to the dead-letter topic, by stage and error type.",

@@ -78,6 +78,19 @@ def decode(msg: Any, topic: T.Topic) -> Decoded:
     return Decoded(rejected=[Rejected(f"{topic.name} is not an input topic", "topic", b"")])
 
 
+def _by_message(items: Sequence[tuple[Any, Source]]) -> list[list[tuple[Any, Source]]]:
+    """Consecutive items of one Kafka message (same topic and offset), in order."""
+    groups: list[list[tuple[Any, Source]]] = []
+    for item in items:
+        src = item[1]
+        if groups and groups[-1][0][1].offset == src.offset \
+                and groups[-1][0][1].topic == src.topic:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
+
+
 def _brief(tps: list[TopicPartition]) -> str:
     """`topic[0,1,5] other[2]`: partitions per topic, for logs people read."""
     by_topic: dict[str, list[int]] = {}
@@ -113,7 +126,8 @@ class Runner:
         self, stage: Processor[Any] | Sink, *, kafka: KafkaSettings, group_id: str,
         producer: Producer, metrics: StreamMetrics, clock: Callable[[], datetime] = utcnow,
         poll_timeout_ms: int = 500, max_records: int = 1000, tick_interval_s: float = 1.0,
-        telemetry: Telemetry | None = None,
+        telemetry: Telemetry | None = None, fetch_min_bytes: int = 1,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         self.stage = stage
         self.name = stage.name
@@ -125,6 +139,9 @@ class Runner:
         self.poll_timeout_ms = poll_timeout_ms
         self.max_records = max_records
         self.tick_interval_s = tick_interval_s
+        self.fetch = {"fetch_min_bytes": fetch_min_bytes, "fetch_max_wait_ms": fetch_max_wait_ms}
+        """Kafka fetch sizing: a sink lets the broker gather more per fetch (one store
+        transaction per poll), a processor takes what is there (latency)."""
         self.otel = StageTelemetry(telemetry, self.name, group_id, self.is_processor) \
             if telemetry is not None and telemetry.enabled else None
         """Spans, trace context and OTel metrics; None while Steward's own telemetry is off."""
@@ -161,6 +178,7 @@ class Runner:
                                    self.kafka.session_timeout_ms + 1000),
             partition_assignment_strategy=[RangePartitionAssignor],
             fetch_max_bytes=16 * 1024 * 1024, max_partition_fetch_bytes=4 * 1024 * 1024,
+            **self.fetch,
         )
         names = [t.full(self.kafka.topic_prefix) for t in self.stage.inputs]
         consumer.subscribe(names, listener=_Listener(self))
@@ -209,23 +227,35 @@ class Runner:
         outs: list[Out] = []
         now = self.clock()
         prefix = self.kafka.topic_prefix
+        accepts = getattr(self.stage, "accepts", None)
+        sink_items: list[tuple[Any, Source]] = []  # one write per poll, every partition's
         for tp, messages in polled.items():
             topic = T.by_name(tp.topic, prefix)
             ok: list[tuple[Any, Source]] = []
+            skipped = 0
             for msg in messages:
+                if accepts is not None and not accepts(topic, msg.key):
+                    skipped += 1  # a key the stage has no use for: not even decoded
+                    continue
                 decoded = decode(msg, topic)
                 src = Source(tp.topic, tp.partition, msg.offset, msg.key)
                 for rej in decoded.rejected:
                     outs.append(self._reject(rej, src, now, tp.topic, "rejected"))
                 for i, item in enumerate(decoded.items):
                     ok.append((item, Source(tp.topic, tp.partition, msg.offset, msg.key, i)))
-            if self.otel is None:
+            if self.otel is None and not self.is_processor:
+                sink_items.extend(ok)
+            elif self.otel is None:
                 outs.extend(self._run_stage(tp.partition, ok, now))
             else:
                 outs.extend(self.otel.process(tp.topic, tp.partition, messages, ok,
                                               partial(self._run_stage, tp.partition, now=now)))
+            if skipped:
+                self.metrics.skipped.labels(self.name, tp.topic).inc(skipped)
             if messages:
                 self.positions[tp] = messages[-1].offset + 1
+        if sink_items:
+            outs.extend(self._run_sink(sink_items, now))
         return outs
 
     def _offsets_to_commit(self) -> dict[TopicPartition, OffsetAndMetadata]:
@@ -273,29 +303,51 @@ class Runner:
         outs: list[Out] = []
         below = self.replay_below.get(TopicPartition(items[0][1].topic, partition), -1)
         counts: Counter[tuple[str, str]] = Counter()  # metrics once per batch, not per record
-        for record, src in items:
+        step_run = getattr(proc, "step_run", None)
+        for group in _by_message(items) if step_run is not None else [items]:
+            src = group[0][1]
             replay = src.offset < below  # its outputs went out before this owner took over
-            try:
-                state, emits = proc.step(state, record, now, src)
-            except Exception as exc:
-                if isinstance(exc, StewardError):  # a record the step refused, with a reason
-                    log.warning("%s: %s@%d rejected: %s", self.name, src.topic, src.offset, exc)
+            if step_run is not None and len(group) > 1:
+                try:  # a whole message at once; refuses before changing state, like step
+                    state, emits = step_run(state, [r for r, _ in group], now, src)
+                except Exception:  # retried record by record below: logged, counted there
+                    log.debug("%s: step_run refused %s@%d", self.name, src.topic, src.offset,
+                              exc_info=True)
                 else:
-                    log.exception("%s: step failed on %s@%d", self.name, src.topic, src.offset)
-                self.metrics.errors.labels(self.name, "step").inc()
-                raw = record.model_dump_json(by_alias=True).encode() \
-                    if hasattr(record, "model_dump_json") else repr(record).encode()
-                rej = Rejected(f"processing failed: {type(exc).__name__}: {exc}", "processing",
-                               raw, src.index)
-                if not replay:
-                    outs.append(self._reject(rej, src, now, src.topic, "failed"))
-                continue
-            counts[src.topic, "replayed" if replay else "ok"] += 1
-            if not replay:
-                outs.extend(self._emit(emits))
+                    counts[src.topic, "replayed" if replay else "ok"] += len(group)
+                    if not replay:
+                        outs.extend(self._emit(emits))
+                    continue
+            for record, src in group:
+                state = self._step(proc, state, record, now, src, src.offset < below,
+                                   counts, outs)
         self.states[partition] = state
         self._count(counts)
         return outs
+
+    def _step(self, proc: Processor[Any], state: Any, record: Any, now: datetime,
+              src: Source, replay: bool, counts: Counter[tuple[str, str]],
+              outs: list[Out]) -> Any:
+        """One record through the stage; a failure becomes a dead letter (unless replayed)."""
+        try:
+            state, emits = proc.step(state, record, now, src)
+        except Exception as exc:
+            if isinstance(exc, StewardError):  # a record the step refused, with a reason
+                log.warning("%s: %s@%d rejected: %s", self.name, src.topic, src.offset, exc)
+            else:
+                log.exception("%s: step failed on %s@%d", self.name, src.topic, src.offset)
+            self.metrics.errors.labels(self.name, "step").inc()
+            raw = record.model_dump_json(by_alias=True).encode() \
+                if hasattr(record, "model_dump_json") else repr(record).encode()
+            rej = Rejected(f"processing failed: {type(exc).__name__}: {exc}", "processing",
+                           raw, src.index)
+            if not replay:
+                outs.append(self._reject(rej, src, now, src.topic, "failed"))
+            return state
+        counts[src.topic, "replayed" if replay else "ok"] += 1
+        if not replay:
+            outs.extend(self._emit(emits))
+        return state
 
     def _count(self, counts: Counter[tuple[str, str]]) -> None:
         for (topic, outcome), n in counts.items():

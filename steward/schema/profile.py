@@ -32,7 +32,7 @@ from pydantic import (
 )
 
 from steward.schema.events import Window
-from steward.schema.records import Features, Frozen, Name, Tier, _Identified
+from steward.schema.records import Features, Frozen, Name, RecordId, Tier, _Identified
 
 MAX_COLUMNS = 1024
 MAX_EDGES = 1024
@@ -177,7 +177,7 @@ class FeatureProfile(_Identified):
 
     schema_: Literal["steward.feature.profile.v1"] = Field("steward.feature.profile.v1",
                                                            alias="schema")
-    id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    id: RecordId = None
     model: Name
     version: Name
     site: Name
