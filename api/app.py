@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Gauge
 
+from api.cached import Cached
 from api.charts import Charted, ChartSampler
 from api.decisions import DecisionStore
 from api.fleet import FleetStore
@@ -45,13 +46,14 @@ def create_app(store: Store, registry: CollectorRegistry,
                fleet: SavingsSettings | None = None,
                auth: Authenticator | None = None,
                charts: ChartSampler | None = None, charts_interval_s: float = 5.0,
-               charts_points: int = 360) -> FastAPI:
+               charts_points: int = 360, store_gauges_ttl_s: float = 0.0) -> FastAPI:
     """Everything the handlers use is passed in: no globals, easy to test. `clock` is
     the present the GPU cost gauges look back from (`gpu_cost_period`). `auth` guards
     the /audit routes (admin scope); none configured means auth is off. `charts` samples
     for GET /ui (its `run` is the caller's to start); by default it samples only the
     collectors behind the charted families, every `charts_interval_s`, keeping
-    `charts_points` samples."""
+    `charts_points` samples. The gauges aggregating a trailing period of stored telemetry
+    (GPU cost, fleet split) are recomputed at most every `store_gauges_ttl_s`."""
     app = FastAPI(title="Steward API", version=__version__,
                   description="Audit queries, events, health and metrics of Steward.",
                   max_body_size=MAX_BODY_BYTES)
@@ -64,12 +66,15 @@ def create_app(store: Store, registry: CollectorRegistry,
     app.state.gpu = GpuStore(store, catalogue)
     app.state.rollout_runs = RolloutRuns(store)  # every analysis run, for audit and gauges
     charted = (DriftGauges(app.state.verdicts), GpuGauges(app.state.gpu),
-               GpuCostGauges(app.state.gpu, gpu_cost_period, clock), GovernanceGauges(store),
+               Cached(GpuCostGauges(app.state.gpu, gpu_cost_period, clock),
+                      store_gauges_ttl_s), GovernanceGauges(store),
                FleetGauges(store), RolloutGauges(app.state.rollout_runs))  # the charts' ones
     app.state.fleet = FleetStore(store)  # GET /fleet*: `fleet` prices its savings
     app.state.fleet_split = FleetSplit(store, catalogue or Catalogue(), fleet or SavingsSettings(),
                                        clock)
-    for collector in (*charted, FleetViewGauges(app.state.fleet, app.state.fleet_split)):
+    fleet_view = Cached(FleetViewGauges(app.state.fleet, app.state.fleet_split),
+                        store_gauges_ttl_s)
+    for collector in (*charted, fleet_view):
         registry.register(collector)
     app.state.registry = registry
     app.state.charts = charts or ChartSampler(Charted(registry, charted), clock,

@@ -52,7 +52,8 @@ def main(settings: ApiSettings) -> None:
                      gpu_cost_period=timedelta(seconds=settings.gpu_cost_period_s),
                      fleet=settings.fleet_savings, auth=Authenticator(settings.tokens),
                      charts_interval_s=settings.charts_interval_s,
-                     charts_points=settings.charts_points)
+                     charts_points=settings.charts_points,
+                     store_gauges_ttl_s=settings.store_gauges_ttl_s)
     charts: ChartSampler = app.state.charts
     app.state.publish = producer.send_all  # POST /rollouts puts declarations on Kafka
     if telemetry.tracing:  # ... carrying the request's trace context

@@ -39,6 +39,9 @@ class ApiSettings(BaseSettings):
     """How often the API samples its metrics for the chart page (GET /ui)."""
     charts_points: int = Field(360, ge=2, le=100_000)
     """Samples the chart page keeps (360 at 5 s: the last 30 minutes)."""
+    store_gauges_ttl_s: float = Field(10.0, ge=0, le=3600)
+    """The GPU cost and fleet split gauges aggregate the last period of stored telemetry;
+    scrapes within this many seconds of the last computation get its result."""
     fleet_savings: SavingsSettings = Field(default_factory=SavingsSettings)
     """GET /fleet/savings' cloud alternative and throughput assumptions, and the period the
     fleet gauges cover, e.g. STEWARD_FLEET_SAVINGS__ALTERNATIVE_CARD=H100-80GB."""

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from collector import otlp
-from collector.batches import accept, publish, validate_items
+from collector.batches import accept, publish, validate_body, validate_items
 from collector.bodies import error_headers, read_limited, records_of
 from collector.otlp_gpu import metrics_and_gpu
 from collector.otlp_inference import logs_to_records, spans_to_records
@@ -96,8 +96,8 @@ async def ingest_inferences(request: Request) -> Response:
     nothing in the body could be accepted."""
     ctx = request.app.state
     principal = ctx.auth.authenticate(request.headers.get("authorization"), "ingest")
-    items = records_of(await read_limited(request, ctx.settings.max_body_bytes))
-    good, bad = validate_items(items, InferenceRecord)
+    body = await read_limited(request, ctx.settings.max_body_bytes)
+    good, bad = validate_body(body, InferenceRecord)
     return await accept(request, principal, T.INFERENCE, "inferences", good, bad, "record")
 
 

@@ -10,7 +10,6 @@ the same id.
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -38,12 +37,6 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
-def content_id(prefix: str, payload: dict[str, Any]) -> str:
-    """A stable id for a record that came without one: hash of its canonical JSON."""
-    body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return f"{prefix}-{hashlib.sha256(body.encode()).hexdigest()[:32]}"
-
-
 RecordId = Annotated[str, StringConstraints(max_length=128)] | None
 """A record's id as sent: absent, null or empty means "derive it from the content"."""
 
@@ -59,8 +52,10 @@ class _Identified(Frozen):
 
     def model_post_init(self, context: Any, /) -> None:
         if not self.id:  # type: ignore[attr-defined] - each subclass declares `id: RecordId`
-            payload = self.model_dump(mode="json", by_alias=True, exclude={"id"})
-            object.__setattr__(self, "id", content_id(self.id_prefix, payload))
+            body = type(self).__pydantic_serializer__.to_json(self, by_alias=True,
+                                                               exclude={"id"})
+            digest = hashlib.sha256(body).hexdigest()[:32]  # fields in declared order: stable
+            object.__setattr__(self, "id", f"{self.id_prefix}-{digest}")
 
 
 class Hardware(Frozen):
