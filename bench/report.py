@@ -33,13 +33,17 @@ class Script:
     args: tuple[str, ...] = ()
     quick: tuple[str, ...] = ()
     limit_s: float = 600.0
+    file: str = ""
+    """The script (bench/<file>.py) when one runs twice under two names."""
 
 
 SCRIPTS = (
     Script("ingest", ("--seconds", "8"), ("--seconds", "2")),
     Script("sink", (), ("--records", "20000")),
-    Script("load", ("--rate", "3000", "--seconds", "20"),
-           ("--rate", "5000", "--seconds", "8"), limit_s=420),
+    Script("load", ("--rate", "12000", "--seconds", "20"),
+           ("--rate", "8000", "--seconds", "8"), limit_s=420),
+    Script("load_sustained", ("--rate", "4000", "--seconds", "30", "--early"),
+           ("--rate", "3000", "--seconds", "10", "--early"), limit_s=420, file="load"),
     Script("windows_rss", (), ("--keys", "1000")),
     Script("rollback_latency", (), ("--canaries", "6", "--spacing", "0.3")),
     Script("governance", (), ("--seconds", "0.5")),
@@ -60,7 +64,7 @@ class Outcome:
 
 def run(script: Script, quick: bool, tmp: Path) -> Outcome:
     out = tmp / f"{script.name}.json"
-    cmd = [sys.executable, str(HERE / f"{script.name}.py"),
+    cmd = [sys.executable, str(HERE / f"{script.file or script.name}.py"),
            *(script.quick if quick else script.args), "--json", str(out)]
     print(f"== {script.name}: {' '.join(cmd[1:])}", flush=True)
     started = time.monotonic()
