@@ -35,4 +35,4 @@ def test_scrapes_within_the_ttl_get_the_last_families() -> None:
 def test_ttl_zero_is_always_fresh() -> None:
     inner = Counting()
     cached = Cached(inner, ttl_s=0, clock=lambda: 5.0)
-    assert [list(cached.collect())[0].samples[0].value for _ in range(3)] == [1, 2, 3]
+    assert [next(iter(cached.collect())).samples[0].value for _ in range(3)] == [1, 2, 3]

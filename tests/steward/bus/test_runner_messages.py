@@ -25,7 +25,8 @@ TP = TopicPartition(T.INFERENCE.name, 0)
 
 
 def rec(i: int, site: str = "s1", model: str = "m", version: str = "1") -> InferenceRecord:
-    return InferenceRecord(id=f"r{i}" if site == "s1" else f"{site}-{i}", model=model, version=version, site=site, tier="edge",
+    return InferenceRecord(id=f"r{i}" if site == "s1" else f"{site}-{i}", model=model,
+                           version=version, site=site, tier="edge",
                            ts=T0 + timedelta(seconds=i), latency_ms=10.0 + i)
 
 
@@ -93,7 +94,7 @@ def test_step_run_and_record_by_record_emit_the_same_messages() -> None:
 
 
 def test_a_refused_step_run_falls_back_to_steps_with_dead_letters() -> None:
-    outs, run = _feed(_Refusing(SamplesSpec(bucket_s=10, grace_s=0)))
+    outs, _ = _feed(_Refusing(SamplesSpec(bucket_s=10, grace_s=0)))
     letters = [DeadLetter.model_validate_json(o.value) for o in outs
                if o.topic == T.DEADLETTER.name]
     assert [(d.offset, d.record_index, d.reason) for d in letters] == [
