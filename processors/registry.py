@@ -21,6 +21,7 @@ from processors.rollout import Rollouts
 from processors.rollout_samples import RolloutSamples
 from processors.rollout_usage import RolloutUsage
 from processors.settings import ProcessorSettings
+from steward.bus.composite import Composite
 from steward.errors import ConfigError
 from steward.gpu.prices import Catalogue
 from steward.stream import Processor
@@ -56,6 +57,10 @@ PROCESSORS: dict[str, Callable[[ProcessorSettings], Processor[Any]]] = {
 
 
 def build(name: str, settings: ProcessorSettings) -> Processor[Any]:
+    """The processor `name`, or for `a+b+...` those processors run as one consumer
+    (`steward.bus.composite`: one decode of the stream they share)."""
+    if "+" in name:
+        return Composite([build(part, settings) for part in name.split("+")])
     try:
         factory = PROCESSORS[name]
     except KeyError:

@@ -10,7 +10,6 @@ dropped when the partition is revoked.
 
 from __future__ import annotations
 
-import base64
 import logging
 import threading
 import time
@@ -20,26 +19,25 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from kafka import ConsumerRebalanceListener, KafkaConsumer
+from kafka import KafkaConsumer
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from steward import topics as T
+from steward.bus.listener import Listener
 from steward.bus.marks import EmittedMarks
+from steward.bus.messages import by_message, dead_letter, decode
 from steward.bus.metrics import StreamMetrics
 from steward.bus.producer import Out, Producer
 from steward.bus.tracing import StageTelemetry
 from steward.codec import (
     JSON_HEADERS,
-    Decoded,
     Rejected,
-    decode_batch,
-    decode_event,
     encode_batch,
 )
 from steward.errors import StewardError, Unavailable
-from steward.schema import DeadLetter, to_kafka
+from steward.schema import to_kafka
 from steward.settings import KafkaSettings
 from steward.stream import Emit, Processor, Sink, Source
 from steward.telemetry import Telemetry
@@ -53,70 +51,6 @@ class _Stopped(Exception):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def dead_letter(stage: str, rej: Rejected, src: Source | None, prefix: str, now: datetime) -> Out:
-    """The dead-letter message for one rejected input."""
-    record = DeadLetter(
-        ts=now, stage=stage, reason=rej.reason[:2000], error_type=rej.error_type,
-        topic=src.topic if src else None, partition=src.partition if src else None,
-        offset=src.offset if src else None,
-        key=src.key.decode("utf-8", "replace") if src and src.key else None,
-        record_index=rej.index, payload_b64=base64.b64encode(rej.raw).decode(),
-    )
-    key = (src.topic if src else stage).encode()
-    value = record.model_dump_json(by_alias=True).encode()
-    return Out(T.DEADLETTER.full(prefix), key, value, JSON_HEADERS)
-
-
-def decode(msg: Any, topic: T.Topic) -> Decoded:
-    """Decode one consumed message according to its topic's payload kind."""
-    if topic.payload == "batch" and topic.record is not None:
-        return decode_batch(msg.value, topic.record)
-    if topic.payload == "cloudevent":
-        return decode_event(msg.key, msg.value, list(msg.headers or []))
-    return Decoded(rejected=[Rejected(f"{topic.name} is not an input topic", "topic", b"")])
-
-
-def _by_message(items: Sequence[tuple[Any, Source]]) -> list[list[tuple[Any, Source]]]:
-    """Consecutive items of one Kafka message (same topic and offset), in order."""
-    groups: list[list[tuple[Any, Source]]] = []
-    for item in items:
-        src = item[1]
-        if groups and groups[-1][0][1].offset == src.offset \
-                and groups[-1][0][1].topic == src.topic:
-            groups[-1].append(item)
-        else:
-            groups.append([item])
-    return groups
-
-
-def _brief(tps: list[TopicPartition]) -> str:
-    """`topic[0,1,5] other[2]`: partitions per topic, for logs people read."""
-    by_topic: dict[str, list[int]] = {}
-    for tp in tps:
-        by_topic.setdefault(tp.topic, []).append(tp.partition)
-    return " ".join(f"{t}{sorted(ps)}" for t, ps in sorted(by_topic.items()))
-
-
-class _Listener(ConsumerRebalanceListener):
-    def __init__(self, runner: Runner) -> None:
-        self._runner = runner
-
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        for tp in revoked:
-            self._runner.states.pop(tp.partition, None)
-            self._runner.positions.pop(tp, None)
-            self._runner.committed.pop(tp, None)
-            self._runner.replay_below.pop(tp, None)
-        self._runner.assigned = self._runner.assigned - set(revoked)
-        if revoked:
-            log.info("%s: partitions revoked: %s", self._runner.name, _brief(revoked))
-
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self._runner.assigned = self._runner.assigned | set(assigned)
-        if assigned:
-            log.info("%s: partitions assigned: %s", self._runner.name, _brief(assigned))
 
 
 class Runner:
@@ -181,7 +115,7 @@ class Runner:
             **self.fetch,
         )
         names = [t.full(self.kafka.topic_prefix) for t in self.stage.inputs]
-        consumer.subscribe(names, listener=_Listener(self))
+        consumer.subscribe(names, listener=Listener(self))
         return consumer
 
     def run(self) -> None:
@@ -304,7 +238,7 @@ class Runner:
         below = self.replay_below.get(TopicPartition(items[0][1].topic, partition), -1)
         counts: Counter[tuple[str, str]] = Counter()  # metrics once per batch, not per record
         step_run = getattr(proc, "step_run", None)
-        for group in _by_message(items) if step_run is not None else [items]:
+        for group in by_message(items) if step_run is not None else [items]:
             src = group[0][1]
             replay = src.offset < below  # its outputs went out before this owner took over
             if step_run is not None and len(group) > 1:
@@ -386,6 +320,12 @@ class Runner:
             if emit.event is not None:
                 key, value, headers = to_kafka(emit.event)
                 outs.append(Out(name, key, value, headers))
+            elif emit.record is not None and emit.topic.payload == "deadletter":
+                outs.append(Out(name, emit.key.encode() if emit.key else None,  # a composite's
+                                emit.record.model_dump_json(by_alias=True).encode(),  # stage
+                                JSON_HEADERS))
+                self.metrics.deadletters.labels(self.name, "processing").inc()
+                self.metrics.errors.labels(self.name, "step").inc()
             elif emit.record is not None:
                 key = emit.key.encode() if emit.key else None
                 outs.append(Out(name, key, encode_batch([emit.record]), JSON_HEADERS))
