@@ -42,10 +42,12 @@ class UpOptions:
     ready_timeout_s: float = 120.0
     """How long each service may take to answer /readyz before `up` gives up."""
     processors: tuple[str, ...] = (
-        "canary-latency+drift-judge+rollout-samples+fleet-sightings", "retrain-trigger",
+        "canary-latency", "drift-judge+rollout-samples+fleet-sightings", "retrain-trigger",
         "governance-gate", "rollout", "fleet")
-    """The four stages that read every inference record run as one consumer on one
-    machine (`steward.bus.composite`: one decode); compose runs each on its own."""
+    """Three of the stages that read every inference record run as one consumer on one
+    machine (`steward.bus.composite`: one decode); compose runs each on its own. The
+    canary judge stays apart: it decodes only the keys it watches, and a rollback must
+    not wait behind a drift judgement in the same loop."""
     canaries: list[dict] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     agent_env: dict[str, str] | None = None

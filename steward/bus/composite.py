@@ -1,8 +1,10 @@
 """Several processors that read the same stream, run as one consumer group.
 
-Four stages read every inference record (canary-latency, drift-judge, rollout-samples,
+Three stages read every inference record (drift-judge, rollout-samples,
 fleet-sightings). Run apart, each fetches, decompresses, decodes and validates every
-message again: on one machine that is most of their CPU (bench/NOTES.md). `Composite`
+message again: on one machine that is most of their CPU (bench/NOTES.md). (They share one
+loop, so a slow step of one delays the others: the canary judge, whose rollbacks are the
+latency that matters, runs apart under `steward up`.) `Composite`
 runs them as one processor over the union of their inputs, so a message is decoded once
 and each stage sees exactly what it would see alone (the records of its own input topics
 whose keys it accepts, in order). Offsets are held back to the lowest any of them needs,
