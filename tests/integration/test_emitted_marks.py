@@ -41,7 +41,9 @@ def test_replay_after_a_crash_rebuilds_windows_without_emitting_again(
     wait(lambda: sum(p for tp, p in first.positions.items() if tp.topic == inference) == 2,
          what="both messages handled")
     reached = dict(first.positions)
-    assert all(first.committed.get(tp, p) < p for tp, p in reached.items())  # held back
+    # the runner sets positions before it delivers and commits the batch: wait for that
+    wait(lambda: all(tp in first.committed for tp in reached), what="the batch committed")
+    assert all(first.committed[tp] < p for tp, p in reached.items())  # held back
     first.stop()  # its windows and what it fired are gone, as after a crash
     assert first.stopped.wait(15)
 
